@@ -1,0 +1,525 @@
+"""Train a DrSAE: unsupervised (reconstruction + L1), then discriminative (+ classification).
+
+    python -m model.train --preset fast --out runs/fast
+    python -m model.train --preset smoke                         # seconds on a CPU
+    torchrun --nproc_per_node=2 -m model.train --preset smoke    # data-parallel (gloo on CPU, nccl on GPU)
+
+One loop (spec 3): per-matrix learning rates, backpropagation through all T iterations, projection of
+the norm bounds after updates, validation every epoch, the best-validation model kept, test error of that
+model reported at the end. A run folder holds model.safetensors (best), config.json, metrics.jsonl and
+state.pt (for --resume). Ctrl-C or SIGTERM stops after the current step with a resumable checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from model import checkpoint, data
+from model.drsae import DrSAE
+from model.presets import PRESETS, TrainConfig, preset
+
+ProgressFn = Callable[[dict[str, Any]], None]
+STAT_KEYS = ("reconstruction", "sparsity", "classification", "errors")
+
+
+# ------------------------------------------------------------------------------------ helpers
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but is not available on this machine")
+    return device
+
+
+@torch.no_grad()
+def evaluate(model: DrSAE, split: data.Split, batch_size: int = 2000) -> dict[str, float]:
+    """Mean loss terms and classification error (%) of `model` on a split."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64)
+    device = next(model.parameters()).device
+    for i in range(0, len(split), batch_size):
+        x = split.x[i : i + batch_size].to(device, non_blocking=True)
+        y = split.y[i : i + batch_size].to(device, non_blocking=True)
+        out = model(x, y)
+        n = len(y)
+        totals += torch.tensor(
+            [
+                out.losses["reconstruction"].item() * n,
+                out.losses["sparsity"].item() * n,
+                out.losses["classification"].item() * n,
+                (out.logits.argmax(1) != y).sum().item(),
+            ],
+            dtype=torch.float64,
+        )
+    model.train(was_training)
+    n = max(len(split), 1)
+    return {
+        "reconstruction": totals[0].item() / n,
+        "sparsity": totals[1].item() / n,
+        "classification": totals[2].item() / n,
+        "error": 100.0 * totals[3].item() / n,
+    }
+
+
+def learning_rate(cfg: TrainConfig, *, samples: int, phase: str, sup_step: int, sup_steps: int) -> float:
+    """The base learning rate now; per-matrix scales are applied on top (DrSAE.lr_scales)."""
+    if cfg.schedule == "paper":  # lr / (1 + 5e-7 x samples seen), the counter runs across both phases
+        return cfg.lr / (1.0 + cfg.lr_decay * samples)
+    if cfg.schedule == "cosine" and phase == "supervised" and sup_steps > 0:
+        floor = cfg.lr * cfg.min_lr_ratio
+        return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(sup_step / sup_steps, 1.0)))
+    return cfg.lr
+
+
+def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim.Optimizer:
+    groups = model.param_groups(cfg.lr)
+    if graphed:  # a captured step reads the rate from device memory, so it must be a tensor
+        device = next(model.parameters()).device
+        for g in groups:
+            g["lr"] = torch.tensor(g["lr"], device=device)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.0)
+    return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed)
+
+
+def set_lr(opt: torch.optim.Optimizer, base: float) -> None:
+    for g in opt.param_groups:
+        value = base * g["scale"]
+        if isinstance(g["lr"], torch.Tensor):
+            g["lr"].fill_(value)
+        else:
+            g["lr"] = value
+
+
+# --------------------------------------------------------------------------------- train step
+class Stepper:
+    """One optimisation step on a batch given by indices into on-device training data.
+
+    Eager by default. With `graphed` (CUDA, Adam) the whole step (gather, forward over T iterations,
+    backward through time, Adam, projection, running sums) is captured once per phase as a CUDA graph
+    and replayed, which removes the per-kernel launch cost that dominates a model this small.
+    """
+
+    def __init__(
+        self,
+        model: DrSAE,
+        net: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        cfg: TrainConfig,
+        train: data.Split,
+        graphed: bool,
+    ) -> None:
+        self.model, self.net, self.opt, self.cfg, self.train = model, net, opt, cfg, train
+        self.graphed = graphed
+        self.device = train.x.device
+        self.stats = torch.zeros(len(STAT_KEYS), device=self.device)
+        self.idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=self.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.phase: str | None = None
+        self.warm = 0
+
+    def _body(self, supervised: bool, project: bool) -> None:
+        cfg = self.cfg
+        x = self.train.x.index_select(0, self.idx)
+        y = self.train.y.index_select(0, self.idx)
+        out = self.net(x, y)
+        L = out.losses
+        loss = cfg.rec_weight * L["reconstruction"] + cfg.l1_weight * L["sparsity"]
+        if supervised:
+            loss = loss + cfg.cls_weight * L["classification"]
+        if cfg.sum_gradients:  # the authors' summed minibatch gradients
+            loss = loss * x.shape[0]
+        loss.backward()
+        self.opt.step()
+        if project:
+            self.model.project_(encoder=True, decoder=True, classifier=supervised)
+        with torch.no_grad():
+            errors = (out.logits.argmax(1) != y).sum().float()
+            terms = [L["reconstruction"], L["sparsity"], L["classification"], errors]
+            self.stats.add_(torch.stack([t.detach() for t in terms]))
+
+    def step(self, idx: torch.Tensor, supervised: bool, step_no: int) -> None:
+        self.idx.copy_(idx, non_blocking=True)
+        phase = "supervised" if supervised else "unsupervised"
+        project_all = (step_no + 1) % self.cfg.project_every == 0
+        if not self.graphed:
+            self.opt.zero_grad(set_to_none=True)
+            self._body(supervised, project=False)
+            self.model.project_(encoder=project_all, decoder=project_all, classifier=supervised)
+            return
+        if self.phase != phase:  # (re)capture for this phase after a few eager warm-up steps
+            self.graph, self.phase, self.warm = None, phase, 0
+        if self.graph is None and self.warm < 3:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                self._body(supervised, project=self.cfg.project_every == 1)
+            torch.cuda.current_stream().wait_stream(side)
+            self.warm += 1
+            if self.cfg.project_every > 1 and project_all:
+                self.model.project_(classifier=False)
+            return
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            self.opt.zero_grad(set_to_none=True)
+            with torch.cuda.graph(self.graph):
+                self._body(supervised, project=self.cfg.project_every == 1)
+        self.graph.replay()
+        if self.cfg.project_every > 1 and project_all:
+            self.model.project_(classifier=False)
+
+    def take_stats(self) -> torch.Tensor:
+        values = self.stats.clone()
+        self.stats.zero_()
+        return values
+
+
+# ------------------------------------------------------------------------------------- train
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed (both phases)
+    step: int = 0
+    samples: int = 0
+    best_val: float = float("inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StopTraining(Exception):
+    pass
+
+
+def _rank0_print(rank: int, *args: Any, **kw: Any) -> None:
+    if rank == 0:
+        print(*args, **kw, flush=True)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: Path | str,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    resume: bool = False,
+    on_progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress_bar: bool = True,
+) -> dict[str, Any]:
+    """Run `cfg` into `out_dir`; returns the summary also written to config.json.
+
+    `on_progress(row)` gets every epoch's metrics row; `should_stop()` is polled between steps (a job's
+    cancel flag). Only rank 0 writes files and calls back.
+    """
+    out_dir = Path(out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    splits = data.load(cfg.dataset)
+    train_split = splits["train"]
+    if cfg.train_limit:
+        train_split = data.Split(train_split.x[: cfg.train_limit], train_split.y[: cfg.train_limit])
+    val, test = splits["val"], splits["test"]
+    if cfg.eval_limit:
+        val = data.Split(val.x[: cfg.eval_limit], val.y[: cfg.eval_limit])
+        test = data.Split(test.x[: cfg.eval_limit], test.y[: cfg.eval_limit])
+    train_split, val, test = train_split.to(device), val.to(device), test.to(device)
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = DrSAE(784, cfg.hidden, 10, cfg.T, e_bound=cfg.e_bound)
+    model.reset_parameters(templates=train_split.x.cpu(), generator=gen)
+    model.to(device)
+    graphed = cfg.cuda_graphs and device.type == "cuda" and world_size == 1 and cfg.optimizer == "adam"
+    opt = make_optimizer(model, cfg, graphed)
+    state = TrainState()
+    if resume:
+        saved = checkpoint.load_state(out_dir)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if graphed:  # load_state_dict may turn the rate tensors into floats or move them
+            for g in opt.param_groups:
+                g["lr"] = torch.as_tensor(g["lr"], dtype=torch.float32, device=device).clone()
+        state = TrainState(**{k: saved["train_state"][k] for k in (f.name for f in fields(TrainState))})
+        torch.set_rng_state(saved["rng"])
+    net: torch.nn.Module = model
+    if world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume and (out_dir / checkpoint.METRICS).exists():
+            (out_dir / checkpoint.METRICS).unlink()
+    stepper = Stepper(model, net, opt, cfg, train_split, graphed)
+    n_train = len(train_split)
+    per_rank = n_train // world_size
+    steps_per_epoch = per_rank // cfg.batch_size  # the last partial batch is dropped, so shapes stay static
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size {cfg.batch_size} is larger than the {per_rank} training images per process")
+    total_epochs = cfg.unsup_epochs + cfg.epochs
+    sup_steps = cfg.epochs * steps_per_epoch
+
+    stop_reason: str | None = None
+    term = {"flag": False}
+    previous_handler = None
+    if threading_main():
+        previous_handler = signal.signal(signal.SIGTERM, lambda *_: term.__setitem__("flag", True))
+
+    def info(status: str) -> dict[str, Any]:
+        return {
+            "train": cfg.to_dict(),
+            "status": status,
+            "train_state": vars(state) | {},
+            "device": str(device),
+            "world_size": world_size,
+            "torch": torch.__version__,
+        }
+
+    def save_resume_state() -> None:
+        if rank == 0:
+            checkpoint.save_state(
+                out_dir,
+                {
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "train_state": {k: getattr(state, k) for k in (f.name for f in fields(TrainState))},
+                },
+            )
+
+    started = time.time() - state.seconds
+    try:
+        while state.epoch < total_epochs:
+            epoch = state.epoch
+            supervised = epoch >= cfg.unsup_epochs
+            phase = "supervised" if supervised else "unsupervised"
+            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+            perm = perm[rank::world_size][:per_rank].to(device)
+            t0 = time.time()
+            for i in range(steps_per_epoch):
+                base = learning_rate(
+                    cfg,
+                    samples=state.samples,
+                    phase=phase,
+                    sup_step=state.step - cfg.unsup_epochs * steps_per_epoch,
+                    sup_steps=sup_steps,
+                )
+                set_lr(opt, base)
+                stepper.step(perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], supervised, state.step)
+                state.step += 1
+                state.samples += cfg.batch_size * world_size
+                if (should_stop and should_stop()) or term["flag"]:
+                    raise StopTraining("cancelled")
+                if progress_bar and rank == 0 and sys.stderr.isatty() and (i % 20 == 0 or i == steps_per_epoch - 1):
+                    bar = "#" * int(30 * (i + 1) / steps_per_epoch)
+                    print(
+                        f"\repoch {epoch + 1}/{total_epochs} {phase[:5]} [{bar:<30}] {i + 1}/{steps_per_epoch}",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            sums = stepper.take_stats().cpu()
+            if world_size > 1:
+                dist.all_reduce(sums)
+            n_seen = steps_per_epoch * cfg.batch_size * world_size
+            train_m = {k: (sums[j] / steps_per_epoch / world_size).item() for j, k in enumerate(STAT_KEYS[:3])}
+            train_m["error"] = 100.0 * sums[3].item() / max(n_seen, 1)
+            epoch_seconds = time.time() - t0
+            state.epoch += 1
+            state.seconds = time.time() - started
+            stop = False
+            if rank == 0:
+                v, te = evaluate(model, val), evaluate(model, test)
+                if supervised and v["error"] < state.best_val:
+                    state.best_val, state.best_epoch, state.bad_epochs = v["error"], state.epoch, 0
+                    checkpoint.save_run(out_dir, model, info("running"))
+                elif supervised:
+                    state.bad_epochs += 1
+                if not supervised or cfg.epochs == 0:  # keep something loadable during pretraining
+                    checkpoint.save_run(out_dir, model, info("running"))
+                row = {
+                    "epoch": state.epoch,
+                    "phase": phase,
+                    "lr": base,
+                    "step": state.step,
+                    "samples": state.samples,
+                    **{f"train_{k}": val_ for k, val_ in train_m.items()},
+                    **{f"val_{k}": val_ for k, val_ in v.items()},
+                    "test_error": te["error"],
+                    "best_val_error": state.best_val if supervised else None,
+                    "epoch_seconds": epoch_seconds,
+                    "seconds": state.seconds,
+                }
+                checkpoint.append_metrics(out_dir, row)
+                save_resume_state()
+                if progress_bar and sys.stderr.isatty():
+                    print("\r", end="", file=sys.stderr)
+                print(
+                    f"epoch {state.epoch:4d}/{total_epochs} {phase:12s} loss rec {train_m['reconstruction']:.4f} "
+                    f"l1 {train_m['sparsity']:.3f} ce {train_m['classification']:.4f} | train err "
+                    f"{train_m['error']:.2f}% val err {v['error']:.2f}% | {epoch_seconds:.1f}s",
+                    flush=True,
+                )
+                if on_progress:
+                    on_progress(row)
+                if supervised and cfg.patience and state.bad_epochs >= cfg.patience:
+                    stop, stop_reason = True, "early stopping"
+                if cfg.time_limit and state.seconds >= cfg.time_limit:
+                    stop, stop_reason = True, "time limit"
+            if world_size > 1:
+                flag = torch.tensor([int(stop)])
+                dist.broadcast(flag, 0)
+                stop = bool(flag.item())
+            if stop:
+                break
+    except (KeyboardInterrupt, StopTraining) as e:
+        stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "cancelled"
+        state.seconds = time.time() - started
+        save_resume_state()
+        if rank == 0 and not (out_dir / checkpoint.WEIGHTS).exists():
+            checkpoint.save_run(out_dir, model, info(stop_reason))
+        if rank == 0:
+            cfg_json = checkpoint.read_config(out_dir)
+            cfg_json["status"] = stop_reason
+            checkpoint.atomic_write_json(out_dir / checkpoint.CONFIG, cfg_json)
+            print(f"\nstopped ({stop_reason}); resume with --resume --out {out_dir}", file=sys.stderr)
+        return {"status": stop_reason, "out": str(out_dir)}
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+    summary: dict[str, Any] = {
+        "status": "finished",
+        "stop_reason": stop_reason or "completed",
+        "out": str(out_dir),
+    }
+    if rank == 0:
+        best = checkpoint.load(out_dir, device)
+        te, v = evaluate(best, test), evaluate(best, val)
+        summary |= {
+            "test_error": te["error"],
+            "val_error": v["error"],
+            "best_epoch": state.best_epoch,
+            "epochs": state.epoch,
+            "seconds": state.seconds,
+        }
+        final = info("finished") | {"results": summary}
+        checkpoint.atomic_write_json(out_dir / checkpoint.CONFIG, {"model": best.config.to_dict(), **final})
+        print(
+            f"done: best epoch {state.best_epoch}, val error {v['error']:.2f}%, test error {te['error']:.2f}% "
+            f"({state.seconds:.0f}s) -> {out_dir}",
+            flush=True,
+        )
+    return summary
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# -------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="recipe to start from (default fast)")
+    p.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-<hidden>x<T>-s<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its state.pt")
+    p.add_argument("--hidden", type=int, help="hidden units")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    names = {"hidden"}
+    for f in fields(TrainConfig):
+        if f.name in names or f.name == "preset":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, type=_parse_bool, metavar="{true,false}")
+        elif f.type in ("int", "int | None"):
+            p.add_argument(flag, type=int)
+        elif f.type in ("float", "float | None"):
+            p.add_argument(flag, type=float)
+        else:
+            p.add_argument(flag, type=str)
+    return p
+
+
+def _parse_bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if f.name != "preset" and getattr(args, f.name, None) is not None
+    }
+    return preset(args.preset, **overrides)
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    return Path("runs") / f"{cfg.preset}-{cfg.dataset}-{cfg.hidden}x{cfg.T}-s{cfg.seed}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        out = Path(args.out) if args.out else None
+        if args.resume:
+            if out is None:
+                raise ValueError("--resume needs --out RUN_FOLDER")
+            saved = checkpoint.read_config(out)
+            cfg = TrainConfig.from_dict(saved["train"])
+        else:
+            cfg = config_from_args(args)
+        out = out or default_out(cfg)
+        data.load_arrays(cfg.dataset)  # fail early, with the fetch command, if the data is missing
+        if world_size > 1:
+            dev = resolve_device(cfg.device)
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        try:
+            train(
+                cfg,
+                out,
+                rank=rank,
+                world_size=world_size,
+                resume=args.resume,
+                progress_bar=not args.no_progress,
+            )
+        finally:
+            if world_size > 1:
+                dist.destroy_process_group()
+    except (ValueError, data.DataError, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
