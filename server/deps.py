@@ -1,0 +1,97 @@
+"""Shared dependencies as Annotated aliases (ModelDep, JobDep, StoreDep, ...): routes declare what they
+need and get a 404 or 401 before their body runs."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server.config import Settings
+from server.jobs import JobManager
+from server.registry import Datasets, LoadedModel, Registry
+from server.store import JobRow, Store
+
+
+@dataclass
+class AppState:
+    """Everything the lifespan builds, kept on app.state.drsae."""
+
+    settings: Settings
+    store: Store
+    datasets: Datasets
+    registry: Registry
+    jobs: JobManager
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.drsae
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+def get_store(state: StateDep) -> Store:
+    return state.store
+
+
+def get_registry(state: StateDep) -> Registry:
+    return state.registry
+
+
+def get_jobs(state: StateDep) -> JobManager:
+    return state.jobs
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+
+
+async def get_model(model_id: Annotated[str, Path(max_length=200)], registry: RegistryDep) -> LoadedModel:
+    """The loaded model; loading (first use of a new job's model) happens off the event loop."""
+    lm = registry.loaded(model_id)
+    if lm is None:
+        lm = await asyncio.to_thread(registry.get, model_id)
+    if lm is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Model not found: {model_id}")
+    return lm
+
+
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+def get_job(job_id: Annotated[int, Path(ge=1, le=2**62)], store: StoreDep) -> JobRow:
+    job = store.get_job(job_id=job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job not found: {job_id}")
+    return job
+
+
+JobDep = Annotated[JobRow, Depends(get_job)]
+
+_bearer = HTTPBearer(auto_error=False, description="needed when DRSAE_TOKEN is set")
+
+
+def require_token(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Starting, cancelling and resuming jobs spends CPU: with DRSAE_TOKEN set they need the token."""
+    if settings.token is None:
+        return
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), settings.token.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "A valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+TokenDep = Depends(require_token)

@@ -1,0 +1,239 @@
+"""Training jobs: a small scheduler that starts queued jobs as worker processes and watches them.
+
+Each job runs in its own process (`python -m server.worker --job-id N`, new session, niced, one torch
+thread), so training never competes with the API for the GIL or the event loop. The worker writes its own
+progress and final status into SQLite; the scheduler only starts processes, escalates cancels
+(flag + SIGTERM, SIGKILL after a grace period) and notices processes that died without a final status.
+
+A restart loses nothing: at startup a job left 'running' is adopted if its worker is still alive (the pid
+runs `server.worker --job-id N` and the heartbeat is fresh: pids are reused), otherwise it becomes
+'interrupted' and can be resumed from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from model import checkpoint
+from model.presets import TrainConfig
+from server.config import REPO, Settings
+from server.store import FINAL, JobRow, Store
+
+log = logging.getLogger("drsae.jobs")
+LOG_NAME = "worker.log"
+
+
+class JobStateError(ValueError):
+    """The job is not in a state that allows the action (a 409)."""
+
+
+def run_dir(settings: Settings, job_id: int) -> Path:
+    return settings.runs_dir / str(job_id)
+
+
+def log_tail(path: Path, chars: int = 1500) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-chars:].strip()
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode(errors="replace").split("\0")
+
+
+def worker_alive(job: JobRow, stale_after_s: float) -> bool:
+    """Is the job's recorded worker process still running? pid alive, running our worker for this job (where
+    /proc tells), and a heartbeat newer than `stale_after_s`."""
+    if not job.pid:
+        return False
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else: the cmdline check decides
+    cmd = _cmdline(job.pid)
+    if cmd is not None and not ("server.worker" in cmd and str(job.id) in cmd):
+        return False  # the pid was reused by another program
+    return job.heartbeat is not None and time.time() - job.heartbeat < stale_after_s
+
+
+class JobManager:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}  # workers this server started
+        self.kill_at: dict[int, float] = {}  # job id -> when a cancelled worker gets SIGKILL
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------------------- actions
+    def create(self, cfg: TrainConfig, name: str | None) -> JobRow:
+        name = name or f"{cfg.preset}-{cfg.dataset}-{cfg.hidden}x{cfg.T}"
+        job_id = self.store.create_job(name=name, config=cfg.to_dict(), total_epochs=cfg.unsup_epochs + cfg.epochs)
+        job = self.store.get_job(job_id=job_id)
+        assert job is not None
+        return job
+
+    def cancel(self, job: JobRow) -> JobRow:
+        if job.status in ("finished", "failed", "cancelled"):
+            raise JobStateError(f"Job {job.id} is already {job.status}")
+        if job.status in ("queued", "interrupted"):
+            self.store.finish(job_id=job.id, status="cancelled", error=None)
+        else:  # running: the worker sees the flag within a step, SIGTERM covers a busy or stuck one
+            self.store.request_cancel(job_id=job.id)
+            self._signal(job, signal.SIGTERM)
+            self.kill_at[job.id] = time.monotonic() + self.settings.cancel_grace_s
+        return self._reload(job.id)
+
+    def resume(self, job: JobRow) -> JobRow:
+        if job.status not in ("interrupted", "cancelled"):
+            raise JobStateError(f"Only an interrupted or cancelled job can be resumed; job {job.id} is {job.status}")
+        has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
+        self.store.requeue(job_id=job.id, resume=has_state)
+        return self._reload(job.id)
+
+    def _reload(self, job_id: int) -> JobRow:
+        job = self.store.get_job(job_id=job_id)
+        assert job is not None
+        return job
+
+    def _signal(self, job: JobRow, sig: signal.Signals) -> None:
+        """Signal the worker's process group, only if the pid is verifiably our worker."""
+        proc = self.procs.get(job.id)
+        if proc is not None:
+            if proc.poll() is None:
+                _killpg(proc.pid, sig)
+        elif job.pid and worker_alive(job, float("inf")):
+            _killpg(job.pid, sig)
+
+    # ----------------------------------------------------------------------------- scheduling
+    def recover(self) -> None:
+        """At startup: adopt live workers left by a previous server, mark the others interrupted."""
+        for job in self.store.list_jobs(statuses=("running",)):
+            if worker_alive(job, self.settings.stale_after_s):
+                log.info("job %d: worker %d still alive, adopted", job.id, job.pid)
+            else:
+                self.store.finish(
+                    job_id=job.id, status="interrupted", error="the server stopped while it ran", only_if_running=True
+                )
+
+    def running_count(self) -> int:
+        return self.store.count_jobs(status="running")
+
+    def tick(self) -> None:
+        """One scheduler pass: reap exited workers, escalate cancels, drop dead adopted ones, start queued."""
+        for job_id, proc in list(self.procs.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self.procs[job_id]
+            self.kill_at.pop(job_id, None)
+            job = self.store.get_job(job_id=job_id)
+            if job and job.status == "running":  # died without writing a final status
+                if job.cancel:
+                    self.store.finish(job_id=job_id, status="cancelled", only_if_running=True)
+                else:
+                    tail = log_tail(run_dir(self.settings, job_id) / LOG_NAME)
+                    self.store.finish(
+                        job_id=job_id,
+                        status="failed",
+                        error=f"worker exited with code {rc}: {tail}",
+                        only_if_running=True,
+                    )
+        now = time.monotonic()
+        for job_id, deadline in list(self.kill_at.items()):
+            if now < deadline:
+                continue
+            job = self.store.get_job(job_id=job_id)
+            if job and job.status == "running":
+                log.warning("job %d ignored SIGTERM for %.0fs: SIGKILL", job_id, self.settings.cancel_grace_s)
+                self._signal(job, signal.SIGKILL)
+                if job_id not in self.procs:  # adopted: nobody will reap it
+                    self.store.finish(job_id=job_id, status="cancelled", only_if_running=True)
+            self.kill_at.pop(job_id, None)
+        running = self.store.list_jobs(statuses=("running",))
+        for job in running:
+            if job.id not in self.procs and not worker_alive(job, self.settings.stale_after_s):
+                self.store.finish(
+                    job_id=job.id, status="interrupted", error="the worker process disappeared", only_if_running=True
+                )
+        free = self.settings.max_jobs - self.running_count()
+        if free > 0:
+            for job in reversed(self.store.list_jobs(statuses=("queued",)))[:free]:
+                self.start(job)
+
+    def start(self, job: JobRow) -> None:
+        out = run_dir(self.settings, job.id)
+        out.mkdir(parents=True, exist_ok=True)
+        env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        cmd = [sys.executable, "-m", "server.worker", "--job-id", str(job.id), "--var-dir", str(self.settings.var_dir)]
+        with open(out / LOG_NAME, "ab") as logf:
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.procs[job.id] = proc
+        self.store.mark_started(job_id=job.id, pid=proc.pid)
+        log.info("job %d started as pid %d", job.id, proc.pid)
+
+    # ------------------------------------------------------------------------------ lifecycle
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:  # a scheduler that dies silently would strand every queued job
+                log.exception("scheduler pass failed")
+            await asyncio.sleep(self.settings.poll_s)
+
+    def start_scheduler(self) -> None:
+        self.recover()
+        self._task = asyncio.get_running_loop().create_task(self.run_forever(), name="drsae-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.settings.kill_jobs_on_exit:
+            await asyncio.to_thread(self.kill_children)
+
+    def kill_children(self) -> None:
+        """SIGTERM every worker we started (they save a resumable checkpoint), SIGKILL after the grace period."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.cancel_grace_s
+        for job_id, proc in list(self.procs.items()):
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            self.store.finish(
+                job_id=job_id, status="interrupted", error="the server stopped while it ran", only_if_running=True
+            )
+        self.procs.clear()
+
+
+def _killpg(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the worker leads its own session, so pgid == pid
+        os.killpg(pid, sig)
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL

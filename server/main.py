@@ -1,0 +1,69 @@
+"""The app: `uvicorn server.main:app --host 127.0.0.1` serves the JSON API under /api, the docs at /docs and
+the dashboard at / (when app/dashboard.py is installed). This module only composes; see server/routes/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI, HTTPException, status
+
+from server import web
+from server.config import Settings
+from server.deps import AppState
+from server.jobs import JobManager
+from server.registry import Datasets, Registry
+from server.routes import ROUTERS
+from server.store import Store
+
+log = logging.getLogger("drsae")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        store = Store(settings.db_path)
+        datasets = Datasets()
+        registry = Registry(settings, store, datasets)
+        jobs = JobManager(settings, store)
+        app.state.drsae = AppState(settings, store, datasets, registry, jobs)
+        jobs.start_scheduler()
+        n = await asyncio.to_thread(registry.preload)
+        log.info("%d models loaded on %s", n, registry.device)
+        try:
+            yield
+        finally:
+            await jobs.stop()
+
+    app = FastAPI(
+        title="DrSAE Explorer API",
+        version="0.1.0",
+        summary="Look inside discriminative recurrent sparse auto-encoders (Rolfe & LeCun, ICLR 2013).",
+        lifespan=lifespan,
+    )
+    web.install(app, settings.max_body_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/api/{rest:path}", include_in_schema=False)
+    def api_not_found(rest: str) -> None:
+        """Before the dashboard is attached: its GET catch-all would answer /api/typo with HTML and 200."""
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Not found: /api/{rest}")
+
+    try:
+        from app.dashboard import attach as attach_dashboard
+    except ImportError:  # dashboard not installed
+        attach_dashboard = None
+    if attach_dashboard is not None and os.environ.get("DRSAE_NO_DASHBOARD") != "1":
+        attach_dashboard(app)
+    return app
+
+
+app = create_app()

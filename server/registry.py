@@ -1,0 +1,275 @@
+"""Models the server knows: every run folder under DRSAE_MODELS_DIR plus every finished job's run folder.
+
+Weights are loaded once onto the inference device and kept; anything derived from a model (unit roles,
+filter images, a pass over the test set) is computed once and cached in memory under the model id and
+the weights file's mtime, so a checkpoint replaced on disk is picked up and stale results are dropped.
+Computations run in worker threads (sync routes), never on the event loop; a per-key lock makes
+concurrent first requests compute a result once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from model import analysis, checkpoint, data
+from model.drsae import DrSAE
+from server.config import Settings
+from server.store import Store
+
+log = logging.getLogger("drsae.registry")
+T_ = TypeVar("T_")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        log.warning("DRSAE_DEVICE=cuda but CUDA is not available; using the CPU")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def job_model_id(job_id: int) -> str:
+    return f"job-{job_id}"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """Where a model lives and what its config.json says; cheap to build (no weights read)."""
+
+    id: str
+    path: Path  # run folder with model.safetensors + config.json
+    source: str  # "shipped" | "job"
+    job_id: int | None
+    name: str
+    created: float  # unix seconds: weights mtime (shipped) or the job's finish time
+    mtime_ns: int  # of the weights file: the cache key
+    config: dict[str, Any]
+
+    @property
+    def dataset(self) -> str:
+        return str((self.config.get("train") or {}).get("dataset", "mnist"))
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.config.get("results") or {}
+
+
+@dataclass
+class TestPass:
+    """z(T) of every test digit and the predictions: what histograms, top digits and evaluation need."""
+
+    dataset: str
+    codes: np.ndarray  # (N, n_hidden) float32, final activity z(T)
+    predictions: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64
+
+
+@dataclass
+class LoadedModel:
+    entry: ModelEntry
+    model: DrSAE
+    roles: dict[str, np.ndarray]  # analysis.unit_roles
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+
+class Datasets:
+    """Prepared datasets, loaded (and checksummed) once per process."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, dict[str, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def available() -> list[str]:
+        return [name for name in data.DATASETS if data.dataset_path(name).exists()]
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        """uint8 images (N, 784) and labels; raises data.DataError when unknown or not prepared."""
+        with self._lock:
+            if name not in self._arrays:
+                self._arrays[name] = data.load_arrays(name)
+            return self._arrays[name]
+
+
+class Registry:
+    def __init__(self, settings: Settings, store: Store, datasets: Datasets) -> None:
+        self.settings = settings
+        self.store = store
+        self.datasets = datasets
+        self.device = resolve_device(settings.device)
+        self._loaded: dict[str, LoadedModel] = {}
+        self._entries: dict[str, ModelEntry] = {}
+        self._configs: dict[Path, tuple[int, dict[str, Any]]] = {}  # config.json cache by mtime
+        self._lock = threading.RLock()
+        self._key_locks: dict[tuple[str, int, str], threading.Lock] = {}
+
+    # ---------------------------------------------------------------------------- discovery
+    def _read_config(self, run_dir: Path) -> dict[str, Any] | None:
+        p = run_dir / checkpoint.CONFIG
+        try:
+            mtime = p.stat().st_mtime_ns
+            hit = self._configs.get(p)
+            if hit and hit[0] == mtime:
+                return hit[1]
+            cfg = json.loads(p.read_text())
+            if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+                raise ValueError("no 'model' section")
+        except (OSError, ValueError) as e:
+            log.warning("skipping %s: unreadable %s (%s)", run_dir, checkpoint.CONFIG, e)
+            return None
+        self._configs[p] = (mtime, cfg)
+        return cfg
+
+    def _entry(self, run_dir: Path, mid: str, source: str, job_id: int | None, name: str | None, created: float | None):
+        weights = run_dir / checkpoint.WEIGHTS
+        try:
+            st = weights.stat()
+        except OSError:
+            return None
+        cfg = self._read_config(run_dir)
+        if cfg is None:
+            return None
+        return ModelEntry(
+            id=mid,
+            path=run_dir,
+            source=source,
+            job_id=job_id,
+            name=name or str(cfg.get("name") or mid),
+            created=created if created is not None else st.st_mtime,
+            mtime_ns=st.st_mtime_ns,
+            config=cfg,
+        )
+
+    def scan(self) -> dict[str, ModelEntry]:
+        """Re-read the models folder and the finished jobs (stat calls and small JSON files only)."""
+        found: dict[str, ModelEntry] = {}
+        root = self.settings.models_dir
+        if root.is_dir():
+            for run_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                e = self._entry(run_dir, run_dir.name, "shipped", None, None, None)
+                if e:
+                    found[e.id] = e
+        for job in reversed(self.store.list_jobs(statuses=("finished",))):
+            mid = job_model_id(job.id)
+            if mid in found:
+                log.warning("models folder %s shadows the model of job %d", mid, job.id)
+                continue
+            e = self._entry(self.settings.runs_dir / str(job.id), mid, "job", job.id, job.name, job.finished)
+            if e:
+                found[mid] = e
+        with self._lock:
+            self._entries = found
+            for mid in list(self._loaded):
+                if mid not in found or found[mid].mtime_ns != self._loaded[mid].entry.mtime_ns:
+                    del self._loaded[mid]
+        return found
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self.scan().values())
+
+    def entry(self, model_id: str) -> ModelEntry | None:
+        with self._lock:
+            e = self._entries.get(model_id)
+        if e is None or not self._fresh(e):
+            e = self.scan().get(model_id)
+        return e
+
+    @staticmethod
+    def _fresh(e: ModelEntry) -> bool:
+        try:
+            return (e.path / checkpoint.WEIGHTS).stat().st_mtime_ns == e.mtime_ns
+        except OSError:
+            return False
+
+    # -------------------------------------------------------------------------------- loading
+    def loaded(self, model_id: str) -> LoadedModel | None:
+        """The model if already loaded and its weights unchanged (one stat call), else None."""
+        with self._lock:
+            lm = self._loaded.get(model_id)
+        return lm if lm is not None and self._fresh(lm.entry) else None
+
+    def get(self, model_id: str) -> LoadedModel | None:
+        """The loaded model, or None if there is no such model. One stat call when already loaded."""
+        with self._lock:
+            lm = self._loaded.get(model_id)
+        if lm is not None and self._fresh(lm.entry):
+            return lm
+        e = self.entry(model_id)
+        if e is None:
+            return None
+        with self._lock:
+            lm = self._loaded.get(model_id)
+            if lm is not None and lm.entry.mtime_ns == e.mtime_ns:
+                return lm
+            model = checkpoint.load(e.path, self.device)
+            model.requires_grad_(False)
+            lm = LoadedModel(e, model, analysis.unit_roles(model))
+            self._loaded[model_id] = lm
+            return lm
+
+    def preload(self) -> int:
+        """Load every model now (startup), so the first request does not pay for it."""
+        n = 0
+        for e in self.entries():
+            try:
+                if self.get(e.id):
+                    n += 1
+            except (checkpoint.CheckpointError, ValueError, OSError) as err:
+                log.warning("cannot load model %s: %s", e.id, err)
+        return n
+
+    def cached(self, lm: LoadedModel, kind: str, compute: Callable[[], T_]) -> T_:
+        """compute() once per (model, weights mtime, kind); concurrent callers wait for the first."""
+        key = (lm.id, lm.entry.mtime_ns, kind)
+        if kind in lm.cache:
+            return lm.cache[kind]
+        with self._lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            if kind not in lm.cache:
+                lm.cache[kind] = compute()
+            return lm.cache[kind]
+
+    # --------------------------------------------------------------------------- computations
+    def test_pass(self, lm: LoadedModel) -> TestPass:
+        return self.cached(lm, "test_pass", lambda: self._test_pass(lm))
+
+    @torch.inference_mode()
+    def _test_pass(self, lm: LoadedModel, batch: int = 1000) -> TestPass:
+        arrays = self.datasets.arrays(lm.entry.dataset)
+        x_all, labels = arrays["test_x"], arrays["test_y"]
+        codes, preds = [], []
+        for i in range(0, len(x_all), batch):
+            x = torch.from_numpy(x_all[i : i + batch].astype(np.float32) / 255.0)
+            x = data.normalize(x).to(self.device)
+            z = lm.model.trajectory(x)[-1]  # (B, n_hidden): z(T)
+            codes.append(z.float().cpu().numpy())
+            preds.append(lm.model.classify(z).argmax(-1).cpu().numpy())
+        return TestPass(lm.entry.dataset, np.concatenate(codes), np.concatenate(preds), labels.astype(np.int64))
+
+
+@torch.inference_mode()
+def encode(model: DrSAE, x: np.ndarray, device: torch.device, reconstructions: bool) -> dict[str, np.ndarray]:
+    """Every iteration for one L2-normalised input (784,): z (T, n), softmax probabilities (T, 10) of the
+    classifier applied to each z(t), and optionally D z(t) (T, 784)."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device).unsqueeze(0)  # (1, 784)
+    traj = model.trajectory(xt)[:, 0]  # (T, n_hidden)
+    probs = torch.softmax(model.classify(traj), dim=-1)  # (T, n_classes)
+    out = {"z": traj.cpu().numpy(), "probabilities": probs.cpu().numpy()}
+    if reconstructions:
+        out["reconstructions"] = model.decode(traj).cpu().numpy()  # (T, 784)
+    return out

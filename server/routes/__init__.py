@@ -1,0 +1,5 @@
+"""API routers, one module per resource; server/main.py includes them all under /api."""
+
+from server.routes import datasets, encode, health, jobs, models, units
+
+ROUTERS = [health.router, models.router, encode.router, units.router, datasets.router, jobs.router]

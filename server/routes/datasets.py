@@ -1,0 +1,59 @@
+"""Datasets: which are prepared, and their digits by index range (galleries, test digits to encode)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, status
+
+from model import data
+from server.deps import StateDep
+from server.schemas import DatasetInfo, DatasetsPublic, Message, SamplesPublic, Split
+from server.web import FastJSONResponse
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+MAX_SAMPLES = 200
+
+
+@router.get("", response_model=DatasetsPublic, responses={409: {"model": Message}})
+def list_datasets(state: StateDep) -> DatasetsPublic:
+    items = []
+    for name in state.datasets.available():
+        try:
+            arrays = state.datasets.arrays(name)
+        except data.DataError:
+            continue  # present but corrupt: not offered
+        items.append(DatasetInfo(name=name, splits={s: int(len(arrays[f"{s}_y"])) for s in data.SPLITS}))
+    return DatasetsPublic(data=items, count=len(items))
+
+
+@router.get(
+    "/{name}/samples",
+    response_model=SamplesPublic,
+    response_class=FastJSONResponse,
+    responses={404: {"model": Message, "description": "Unknown or unprepared dataset"}},
+)
+def samples(
+    state: StateDep,
+    name: str,
+    split: Split = "test",
+    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    count: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 24,
+) -> FastJSONResponse:
+    if name not in data.DATASETS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Dataset not found: {name} (known: {', '.join(data.DATASETS)})")
+    try:
+        arrays = state.datasets.arrays(name)
+    except data.DataError as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
+    x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+    total = len(y)
+    if start >= total:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"start {start} is past the end of {name}/{split} ({total} digits)"
+        )
+    stop = min(start + count, total)
+    images = x[start:stop].reshape(-1, 28, 28).astype(np.float32) / 255.0
+    rows = [{"index": i, "label": int(y[i]), "image": images[i - start]} for i in range(start, stop)]
+    return FastJSONResponse({"data": rows, "count": len(rows), "total": total})

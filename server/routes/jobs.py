@@ -1,0 +1,152 @@
+"""Training jobs: create (queued, 202), list, inspect, follow live (server-sent events), cancel, resume.
+
+Starting, cancelling and resuming need the bearer token when DRSAE_TOKEN is set. The work itself happens in
+worker processes (server/jobs.py); these routes only read and write job rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from model import checkpoint
+from model.presets import preset
+from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
+from server.jobs import JobStateError, is_final, run_dir
+from server.registry import job_model_id
+from server.schemas import JobCreate, JobPublic, JobsPublic, Message, MetricsPublic
+from server.store import JobRow, Store
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+NOT_FOUND = {404: {"model": Message, "description": "No such job"}}
+AUTH = {401: {"model": Message, "description": "DRSAE_TOKEN is set and the bearer token is missing or wrong"}}
+CONFLICT = {409: {"model": Message, "description": "The job's state does not allow this"}}
+# API field -> TrainConfig field: words outside, the paper's letters inside
+FIELDS = {
+    "hidden_units": "hidden",
+    "iterations": "T",
+    "epochs": "epochs",
+    "unsupervised_epochs": "unsup_epochs",
+    "learning_rate": "lr",
+    "batch_size": "batch_size",
+    "seed": "seed",
+}
+TRAIN_IMAGES = 50_000
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def public(job: JobRow, store: Store, settings: SettingsDep) -> JobPublic:
+    has_model = job.status == "finished" and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
+    return JobPublic(
+        id=job.id,
+        name=job.name,
+        status=job.status,  # type: ignore[arg-type]
+        config=job.config,
+        epoch=job.epoch,
+        total_epochs=job.total_epochs,
+        progress=min(1.0, job.epoch / job.total_epochs) if job.total_epochs else 0.0,
+        latest=store.latest_metrics(job_id=job.id),
+        model_id=job_model_id(job.id) if has_model else None,
+        error=job.error,
+        created=_iso(job.created) or "",
+        started=_iso(job.started),
+        finished=_iso(job.finished),
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    dependencies=[TokenDep],
+    responses={**AUTH, 422: {"model": Message, "description": "Invalid hyperparameters"}},
+)
+def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    overrides: dict[str, Any] = {
+        FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
+    }
+    try:
+        cfg = preset(body.preset, dataset=body.dataset, device=settings.device, threads=1, **overrides)
+    except ValueError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid training configuration: {e}") from e
+    images = min(cfg.train_limit or TRAIN_IMAGES, TRAIN_IMAGES)
+    if cfg.batch_size > images:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"batch_size {cfg.batch_size} is larger than the {images} training images of preset {cfg.preset}",
+        )
+    return public(jobs.create(cfg, body.name), store, settings)
+
+
+@router.get("", response_model=JobsPublic)
+def list_jobs(store: StoreDep, settings: SettingsDep) -> JobsPublic:
+    items = [public(j, store, settings) for j in store.list_jobs()]
+    return JobsPublic(data=items, count=len(items))
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
+def get_job(job: JobDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    return public(job, store, settings)
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
+def job_metrics(job: JobDep, store: StoreDep) -> MetricsPublic:
+    rows = store.metrics(job_id=job.id)
+    return MetricsPublic(data=rows, count=len(rows))
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
+async def job_events(
+    job: JobDep, store: StoreDep, settings: SettingsDep, request: Request
+) -> AsyncIterator[ServerSentEvent]:
+    """`event: metrics` per epoch row, `event: status` with the job on every status change; ends after a final
+    status. Polls the database (the worker writes it from another process)."""
+    last_epoch, last_status = 0, None
+    job_id = job.id
+    while True:
+        current = await asyncio.to_thread(store.get_job, job_id=job_id)
+        rows = await asyncio.to_thread(store.metrics, job_id=job_id, after_epoch=last_epoch)
+        if current is None:
+            return
+        for row in rows:
+            last_epoch = max(last_epoch, int(row.get("epoch", last_epoch)))
+            yield ServerSentEvent(event="metrics", data=row, id=str(row.get("epoch")))
+        if current.status != last_status:
+            last_status = current.status
+            snapshot = await asyncio.to_thread(public, current, store, settings)
+            yield ServerSentEvent(event="status", data=snapshot)
+        if is_final(current.status) or await request.is_disconnected():
+            return
+        await asyncio.sleep(settings.poll_s)
+
+
+@router.post(
+    "/{job_id}/cancel", response_model=JobPublic, dependencies=[TokenDep], responses={**NOT_FOUND, **AUTH, **CONFLICT}
+)
+def cancel_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    try:
+        return public(jobs.cancel(job), store, settings)
+    except JobStateError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
+
+
+@router.post(
+    "/{job_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    dependencies=[TokenDep],
+    responses={**NOT_FOUND, **AUTH, **CONFLICT},
+)
+def resume_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    try:
+        return public(jobs.resume(job), store, settings)
+    except JobStateError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e

@@ -1,0 +1,90 @@
+"""Models: list, details, and the test-set evaluation (computed once per model, then cached)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, status
+
+from model import checkpoint, data
+from model.analysis import ROLES
+from server.deps import ModelDep, RegistryDep
+from server.registry import ModelEntry, Registry
+from server.schemas import Evaluation, Message, ModelDetail, ModelsPublic, ModelSummary, RoleCounts
+from server.web import FastJSONResponse
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+NOT_FOUND = {404: {"model": Message, "description": "No such model"}}
+
+
+def iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _error(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+def summary(e: ModelEntry) -> ModelSummary:
+    m = e.config["model"]
+    return ModelSummary(
+        id=e.id,
+        name=e.name,
+        dataset=e.dataset,
+        hidden_units=int(m.get("n_hidden", 0)),
+        iterations=int(m.get("T", 0)),
+        test_error=_error(e.results.get("test_error")),
+        val_error=_error(e.results.get("val_error")),
+        source="job" if e.source == "job" else "shipped",
+        job_id=e.job_id,
+        created=iso(e.created) or "",
+    )
+
+
+@router.get("", response_model=ModelsPublic)
+def list_models(registry: RegistryDep) -> ModelsPublic:
+    items = [summary(e) for e in registry.entries()]
+    return ModelsPublic(data=items, count=len(items))
+
+
+@router.get("/{model_id}", response_model=ModelDetail, responses=NOT_FOUND)
+def model_detail(lm: ModelDep) -> ModelDetail:
+    roles = lm.roles["role"]
+    counts = RoleCounts(**{r: int((roles == r).sum()) for r in ROLES})
+    metrics = checkpoint.read_metrics(lm.entry.path)
+    return ModelDetail(**summary(lm.entry).model_dump(), config=lm.entry.config, metrics=metrics, roles=counts)
+
+
+def evaluation(registry: Registry, lm: ModelDep) -> dict:
+    def compute() -> dict:
+        tp = registry.test_pass(lm)
+        n_classes = lm.model.config.n_classes
+        confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+        np.add.at(confusion, (tp.labels, tp.predictions), 1)
+        wrong = np.flatnonzero(tp.predictions != tp.labels)
+        return {
+            "dataset": tp.dataset,
+            "error": 100.0 * len(wrong) / max(len(tp.labels), 1),
+            "confusion": confusion,
+            "misclassified": [
+                {"index": int(i), "label": int(tp.labels[i]), "prediction": int(tp.predictions[i])} for i in wrong
+            ],
+        }
+
+    return registry.cached(lm, "evaluation", compute)
+
+
+@router.get(
+    "/{model_id}/evaluation",
+    response_model=Evaluation,
+    response_class=FastJSONResponse,
+    responses={**NOT_FOUND, 409: {"model": Message, "description": "The model's dataset is not prepared"}},
+)
+def model_evaluation(lm: ModelDep, registry: RegistryDep) -> FastJSONResponse:
+    """Confusion matrix and misclassified test digits; the first call runs the test set (sync route: in a
+    worker thread, never on the event loop)."""
+    try:
+        return FastJSONResponse(evaluation(registry, lm))
+    except data.DataError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e

@@ -1,0 +1,264 @@
+"""Request and response bodies of the API (docs/api.md). Limits live in Field(...), so bad input is a
+422 before a route runs; lists come as {data, count}; names are words, not the paper's letters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+Role = Literal["part", "intermediate", "categorical"]
+Source = Literal["shipped", "job"]
+JobStatus = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted"]
+PresetName = Literal["smoke", "fast", "paper"]
+DatasetName = Literal["mnist", "fashion-mnist"]
+Split = Literal["train", "val", "test"]
+MAX_DATA_URL = 1_500_000  # characters; the body limit (2 MB) stops anything larger anyway
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class ValidationMessage(BaseModel):
+    """422: a plain message plus pydantic's error list for programs."""
+
+    detail: str
+    errors: list[dict[str, Any]] = []
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    device: str
+    models: int
+    jobs_running: int
+
+
+# ------------------------------------------------------------------------------------ models
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    dataset: str
+    hidden_units: int
+    iterations: int
+    test_error: float | None = Field(description="% on the test set; null when unknown")
+    val_error: float | None
+    source: Source
+    job_id: int | None
+    created: str = Field(description="ISO 8601")
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelSummary]
+    count: int
+
+
+class RoleCounts(BaseModel):
+    part: int
+    intermediate: int
+    categorical: int
+
+
+class ModelDetail(ModelSummary):
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    roles: RoleCounts
+
+
+def _image(value: Any) -> np.ndarray | str:
+    """28x28 numbers in [0, 1] -> float32 array, checked with numpy (784 pydantic floats cost ~1 ms and
+    give unreadable union errors); a string must look like a PNG data URL (decoded by the route)."""
+    if isinstance(value, str):
+        if not value.startswith("data:image/png;base64,"):
+            raise ValueError("a string image must be a 'data:image/png;base64,...' URL")
+        if len(value) > MAX_DATA_URL:
+            raise ValueError(f"the PNG data URL is longer than {MAX_DATA_URL} characters")
+        return value
+    if not isinstance(value, list) or len(value) != 28 or not all(isinstance(r, list) and len(r) == 28 for r in value):
+        raise ValueError("image must be 28 rows of 28 numbers (or a PNG data URL)")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError("image must be 28 rows of 28 numbers") from e
+    if arr.shape != (28, 28) or arr.dtype.kind not in "iuf":
+        raise ValueError("image must be 28 rows of 28 numbers")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError("image values must be finite numbers (no NaN or infinity)")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(f"image values must lie in [0, 1], found {float(arr.min()):g}..{float(arr.max()):g}")
+    return arr
+
+
+_IMAGE_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "array",
+            "minItems": 28,
+            "maxItems": 28,
+            "items": {
+                "type": "array",
+                "minItems": 28,
+                "maxItems": 28,
+                "items": {"type": "number", "minimum": 0.0, "maximum": 1.0},
+            },
+            "description": "28 rows of 28 values in [0, 1], ink high",
+        },
+        {"type": "string", "pattern": "^data:image/png;base64,", "maxLength": MAX_DATA_URL},
+    ]
+}
+ImageInput = Annotated[Any, BeforeValidator(_image), WithJsonSchema(_IMAGE_SCHEMA)]
+
+
+class EncodeRequest(Strict):
+    image: ImageInput
+    preprocess: Literal["center", "none"] = "center"
+    reconstructions: bool = False
+
+
+class EncodeResult(BaseModel):
+    model_id: str
+    iterations: int
+    input: list[list[float]] = Field(description="28x28 in [0, 1]: what the model saw, before L2 normalisation")
+    z: list[list[float]] = Field(description="T x hidden_units: z(1) ... z(T)")
+    probabilities: list[list[float]] = Field(description="T x 10: softmax of the classifier applied to z(t)")
+    prediction: int = Field(description="argmax of the probabilities at t = T")
+    reconstructions: list[list[list[float]]] | None = Field(description="T x 28 x 28: D z(t), when asked for")
+
+
+class Unit(BaseModel):
+    index: int
+    role: Role
+    angle: float = Field(description="radians between the unit's encoder row and decoder column")
+    class_: int = Field(alias="class", description="the class its classifier column favours most")
+    c_norm: float
+    s_norm: float = Field(description="norm of the unit's row of S - I")
+    decoder_png: str
+    encoder_png: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class UnitsPublic(BaseModel):
+    count: int
+    thresholds: dict[str, float]
+    data: list[Unit]
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int]
+
+
+class DigitRef(BaseModel):
+    index: int
+    label: int
+    activation: float
+    image: list[list[float]] = Field(description="28x28 in [0, 1] (an addition to the contract)")
+
+
+class Connection(BaseModel):
+    unit: int
+    weight: float
+    role: Role
+    class_: int = Field(alias="class")
+    decoder_png: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class UnitDetail(Unit):
+    decoder: list[list[float]]
+    encoder: list[list[float]]
+    classifier_weights: list[float]
+    histogram: Histogram
+    fraction_active: float
+    top_digits: list[DigitRef]
+    sampled_digits: list[DigitRef]
+    afferent: list[Connection]
+    efferent: list[Connection]
+
+
+class Misclassified(BaseModel):
+    index: int
+    label: int
+    prediction: int
+
+
+class Evaluation(BaseModel):
+    dataset: str
+    error: float = Field(description="% of the test set")
+    confusion: list[list[int]] = Field(description="10x10, rows true class, columns predicted")
+    misclassified: list[Misclassified]
+
+
+# ---------------------------------------------------------------------------------- datasets
+class DatasetInfo(BaseModel):
+    name: str
+    splits: dict[str, int]
+
+
+class DatasetsPublic(BaseModel):
+    data: list[DatasetInfo]
+    count: int
+
+
+class Sample(BaseModel):
+    index: int
+    label: int
+    image: list[list[float]]
+
+
+class SamplesPublic(BaseModel):
+    data: list[Sample]
+    count: int
+    total: int
+
+
+# -------------------------------------------------------------------------------------- jobs
+class JobCreate(Strict):
+    """A preset plus overrides; omitted fields take the preset's values."""
+
+    preset: PresetName
+    dataset: DatasetName
+    hidden_units: int | None = Field(None, ge=1, le=1024)
+    iterations: int | None = Field(None, ge=1, le=20)
+    epochs: int | None = Field(None, ge=0, le=2000, description="supervised epochs")
+    unsupervised_epochs: int | None = Field(None, ge=0, le=2000)
+    learning_rate: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
+    batch_size: int | None = Field(None, ge=1, le=5000)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
+class JobPublic(BaseModel):
+    id: int
+    name: str
+    status: JobStatus
+    config: dict[str, Any]
+    epoch: int
+    total_epochs: int
+    progress: float = Field(ge=0.0, le=1.0)
+    latest: dict[str, Any] | None
+    model_id: str | None
+    error: str | None
+    created: str
+    started: str | None
+    finished: str | None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class MetricsPublic(BaseModel):
+    data: list[dict[str, Any]]
+    count: int

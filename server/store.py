@@ -1,0 +1,194 @@
+"""All SQL: jobs and their per-epoch metrics in one SQLite file (stdlib sqlite3, WAL mode).
+
+The server and the worker processes share the file: WAL lets the API read while a worker writes its
+progress, and every write is one short autocommitted statement, so a killed process leaves no half-done
+transaction behind. Times are unix seconds (REAL); JSON columns hold the training config and epoch rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+FINAL = ("finished", "failed", "cancelled", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    total_epochs INTEGER NOT NULL,
+    pid INTEGER,
+    heartbeat REAL,
+    cancel INTEGER NOT NULL DEFAULT 0,
+    resume INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    epoch INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (job_id, epoch)
+);
+"""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    name: str
+    status: str
+    config: dict[str, Any]
+    epoch: int
+    total_epochs: int
+    pid: int | None
+    heartbeat: float | None
+    cancel: bool
+    resume: bool
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+    @classmethod
+    def from_sql(cls, r: sqlite3.Row) -> JobRow:
+        d = dict(r)
+        d["config"] = json.loads(d["config"])
+        d["cancel"], d["resume"] = bool(d["cancel"]), bool(d["resume"])
+        return cls(**d)
+
+
+def finite(value: Any) -> Any:
+    """NaN and infinities become None, so rows stay strict JSON (a diverging run can produce them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+class Store:
+    """One SQLite database; a connection per thread (sqlite3 objects must stay in their thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._conn() as db:
+            db.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # autocommit (isolation_level=None): each statement is its own transaction
+            db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=15000")
+            self._local.db = db
+        return db
+
+    # ------------------------------------------------------------------------------------ jobs
+    def create_job(self, *, name: str, config: dict[str, Any], total_epochs: int) -> int:
+        cur = self._conn().execute(
+            "INSERT INTO jobs (name, status, config, total_epochs, created) VALUES (?, 'queued', ?, ?, ?)",
+            (name, json.dumps(config), total_epochs, time.time()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def get_job(self, *, job_id: int) -> JobRow | None:
+        r = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobRow.from_sql(r) if r else None
+
+    def list_jobs(self, *, statuses: tuple[str, ...] | None = None) -> list[JobRow]:
+        """Newest first; all jobs, or those in `statuses`."""
+        if statuses:
+            marks = ",".join("?" * len(statuses))
+            rows = self._conn().execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id DESC", statuses)
+        else:
+            rows = self._conn().execute("SELECT * FROM jobs ORDER BY id DESC")
+        return [JobRow.from_sql(r) for r in rows.fetchall()]
+
+    def count_jobs(self, *, status: str) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+
+    def mark_started(self, *, job_id: int, pid: int) -> None:
+        now = time.time()
+        self._conn().execute(
+            "UPDATE jobs SET status = 'running', pid = ?, heartbeat = ?, started = ?, finished = NULL, error = NULL "
+            "WHERE id = ?",
+            (pid, now, now, job_id),
+        )
+
+    def beat(self, *, job_id: int) -> None:
+        self._conn().execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))
+
+    def finish(self, *, job_id: int, status: str, error: str | None = None, only_if_running: bool = False) -> bool:
+        """Set a final status; with `only_if_running` it does not overwrite one a worker already wrote."""
+        assert status in FINAL, status
+        sql = "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?"
+        if only_if_running:
+            sql += " AND status = 'running'"
+        cur = self._conn().execute(sql, (status, error, time.time(), job_id))
+        return cur.rowcount > 0
+
+    def request_cancel(self, *, job_id: int) -> None:
+        self._conn().execute("UPDATE jobs SET cancel = 1 WHERE id = ?", (job_id,))
+
+    def cancel_requested(self, *, job_id: int) -> bool:
+        r = self._conn().execute("SELECT cancel FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(r and r[0])
+
+    def requeue(self, *, job_id: int, resume: bool) -> None:
+        self._conn().execute(
+            "UPDATE jobs SET status = 'queued', resume = ?, cancel = 0, error = NULL, finished = NULL, pid = NULL "
+            "WHERE id = ?",
+            (int(resume), job_id),
+        )
+
+    # --------------------------------------------------------------------------------- metrics
+    def add_metrics(self, *, job_id: int, row: dict[str, Any]) -> None:
+        """One epoch row (a resumed run may write an epoch again: the newer row wins)."""
+        epoch = int(row["epoch"])
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO metrics (job_id, epoch, row) VALUES (?, ?, ?)",
+                (job_id, epoch, json.dumps(finite(row))),
+            )
+            db.execute("UPDATE jobs SET epoch = ?, heartbeat = ? WHERE id = ?", (epoch, time.time(), job_id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def metrics(self, *, job_id: int, after_epoch: int = 0) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT row FROM metrics WHERE job_id = ? AND epoch > ? ORDER BY epoch", (job_id, after_epoch)
+        )
+        return [json.loads(r[0]) for r in rows.fetchall()]
+
+    def latest_metrics(self, *, job_id: int) -> dict[str, Any] | None:
+        r = (
+            self._conn()
+            .execute("SELECT row FROM metrics WHERE job_id = ? ORDER BY epoch DESC LIMIT 1", (job_id,))
+            .fetchone()
+        )
+        return json.loads(r[0]) if r else None

@@ -1,0 +1,103 @@
+"""One training job in its own process: `python -m server.worker --job-id N [--var-dir var]`.
+
+Started by the scheduler (server/jobs.py) in a new session, so a signal to the server does not reach
+it and a cancel can signal its whole process group. It lowers its priority and uses one torch thread, so
+the API keeps a core. It writes its heartbeat, every epoch's metrics row and its final status into
+SQLite itself: progress survives a server restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HEARTBEAT_S = 2.0
+CANCEL_POLL_S = 0.25  # should_stop() is called every step; the database is read at most this often
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--job-id", type=int, required=True)
+    parser.add_argument("--var-dir", type=Path, help="default: $DRSAE_VAR_DIR or <repo>/var")
+    args = parser.parse_args(argv)
+
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    import torch  # after nice(): importing torch is a good share of a short job
+
+    torch.set_num_threads(1)
+
+    from model import checkpoint, data
+    from model.presets import TrainConfig
+    from model.train import train
+    from server.config import Settings
+    from server.store import Store
+
+    var_dir = args.var_dir or Settings.from_env().var_dir
+    store = Store(var_dir / "jobs.sqlite")
+    job = store.get_job(job_id=args.job_id)
+    if job is None:
+        print(f"error: no job {args.job_id} in {var_dir}", file=sys.stderr)
+        return 2
+    out_dir = var_dir / "runs" / str(job.id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # SIGTERM before train() installs its own handler (while data loads): stop at the first step
+    term = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: term.set())
+
+    stop_beating = threading.Event()
+
+    def beat() -> None:
+        while not stop_beating.wait(HEARTBEAT_S):
+            try:
+                store.beat(job_id=job.id)
+            except Exception as e:  # a locked database must not kill training; the next beat retries
+                print(f"heartbeat failed: {e}", file=sys.stderr)
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+    last_poll = [0.0, False]
+
+    def should_stop() -> bool:
+        if term.is_set():
+            return True
+        now = time.monotonic()
+        if now - last_poll[0] >= CANCEL_POLL_S:
+            last_poll[0], last_poll[1] = now, store.cancel_requested(job_id=job.id)
+        return bool(last_poll[1])
+
+    def on_progress(row: dict) -> None:
+        store.add_metrics(job_id=job.id, row=row)
+
+    resume = job.resume and (out_dir / checkpoint.STATE).exists()
+    print(f"job {job.id}: {'resuming' if resume else 'starting'} in {out_dir} (pid {os.getpid()})", flush=True)
+    try:
+        cfg = TrainConfig.from_dict(job.config)
+        summary = train(cfg, out_dir, on_progress=on_progress, should_stop=should_stop, resume=resume,
+                        progress_bar=False)  # fmt: skip
+    except (ValueError, data.DataError, checkpoint.CheckpointError, RuntimeError, OSError) as e:
+        traceback.print_exc()
+        stop_beating.set()
+        store.finish(job_id=job.id, status="failed", error=f"{type(e).__name__}: {e}")
+        return 1
+    stop_beating.set()
+    if summary["status"] == "finished":
+        store.finish(job_id=job.id, status="finished")
+    elif store.cancel_requested(job_id=job.id):
+        store.finish(job_id=job.id, status="cancelled")
+    else:  # SIGTERM or Ctrl-C without a cancel: the server is going away; resumable
+        store.finish(job_id=job.id, status="interrupted", error="stopped by a signal")
+    print(f"job {job.id}: {summary['status']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
