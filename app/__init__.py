@@ -1,0 +1,1 @@
+"""DrSAE Explorer dashboard: Dash pages that talk to the model only through the JSON API (docs/api.md)."""

@@ -1,0 +1,143 @@
+"""The dashboard's one client of the JSON API (docs/api.md); nothing else in app/ knows a URL.
+
+In the server's own process, requests go straight to the FastAPI instance through `httpx.ASGITransport`
+(no port, no network hop); with `DRSAE_API_URL` set they go over HTTP to that base URL instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import fastapi
+import httpx
+
+_api: fastapi.FastAPI | None = None
+_clients: dict[int, httpx.AsyncClient] = {}  # one per event loop: httpx clients are loop-bound
+
+
+class ApiError(Exception):
+    """A 4xx/5xx answer from the API, with its plain `detail` message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def configure(api: fastapi.FastAPI | None) -> None:
+    """Remember the FastAPI instance to call in-process (set by app.dashboard.attach)."""
+    global _api
+    _api = api
+    _clients.clear()
+
+
+def _client() -> httpx.AsyncClient:
+    loop_id = id(asyncio.get_running_loop())
+    client = _clients.get(loop_id)
+    if client is None:
+        base = os.environ.get("DRSAE_API_URL")
+        if base:
+            client = httpx.AsyncClient(base_url=base.rstrip("/"), timeout=60)
+        elif _api is not None:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_api), base_url="http://drsae", timeout=60)
+        else:
+            raise RuntimeError("app.api is not configured: call configure(api) or set DRSAE_API_URL")
+        _clients[loop_id] = client
+    return client
+
+
+def _headers() -> dict[str, str]:
+    token = os.environ.get("DRSAE_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def _request(method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        r = await _client().request(method, "/api" + path, headers=_headers(), **kwargs)
+    except httpx.HTTPError as e:  # connection refused, timeout
+        raise ApiError(503, f"API unreachable: {e}") from e
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        if not isinstance(detail, str):  # FastAPI 422: a list of {loc, msg}
+            detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)
+        raise ApiError(r.status_code, detail)
+    return r.json()
+
+
+async def health() -> dict[str, Any]:
+    return await _request("GET", "/health")
+
+
+async def models() -> list[dict[str, Any]]:
+    """Every model, shipped and job-produced (ModelSummary rows)."""
+    return (await _request("GET", "/models"))["data"]
+
+
+async def model(model_id: str) -> dict[str, Any]:
+    return await _request("GET", f"/models/{model_id}")
+
+
+async def encode(
+    model_id: str, image: list[list[float]] | str, preprocess: str = "none", reconstructions: bool = True
+) -> dict[str, Any]:
+    body = {"image": image, "preprocess": preprocess, "reconstructions": reconstructions}
+    return await _request("POST", f"/models/{model_id}/encode", json=body)
+
+
+async def units(model_id: str) -> dict[str, Any]:
+    return await _request("GET", f"/models/{model_id}/units")
+
+
+async def unit(model_id: str, k: int) -> dict[str, Any]:
+    return await _request("GET", f"/models/{model_id}/units/{k}")
+
+
+async def evaluation(model_id: str) -> dict[str, Any]:
+    return await _request("GET", f"/models/{model_id}/evaluation")
+
+
+async def datasets() -> list[dict[str, Any]]:
+    return (await _request("GET", "/datasets"))["data"]
+
+
+async def samples(dataset: str, split: str = "test", start: int = 0, count: int = 24) -> dict[str, Any]:
+    params = {"split": split, "start": start, "count": count}
+    return await _request("GET", f"/datasets/{dataset}/samples", params=params)
+
+
+async def sample(dataset: str, index: int, split: str = "test") -> dict[str, Any]:
+    """One digit by index ({index, label, image})."""
+    rows = (await samples(dataset, split, index, 1))["data"]
+    if not rows:
+        raise ApiError(404, f"no {split} digit {index} in {dataset}")
+    return rows[0]
+
+
+async def samples_at(dataset: str, indices: list[int], split: str = "test") -> list[dict[str, Any]]:
+    """Several digits by index, fetched concurrently."""
+    return list(await asyncio.gather(*(sample(dataset, i, split) for i in indices)))
+
+
+async def jobs() -> list[dict[str, Any]]:
+    return (await _request("GET", "/jobs"))["data"]
+
+
+async def job(job_id: int) -> dict[str, Any]:
+    return await _request("GET", f"/jobs/{job_id}")
+
+
+async def job_metrics(job_id: int) -> list[dict[str, Any]]:
+    return (await _request("GET", f"/jobs/{job_id}/metrics"))["data"]
+
+
+async def create_job(body: dict[str, Any]) -> dict[str, Any]:
+    return await _request("POST", "/jobs", json=body)
+
+
+async def cancel_job(job_id: int) -> dict[str, Any]:
+    return await _request("POST", f"/jobs/{job_id}/cancel")

@@ -1,0 +1,207 @@
+"""Training page callbacks: validate and submit the form, poll the job list, cancel, plot live curves."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+
+from app import api, figures, ids
+
+ACTIVE = ("queued", "running")
+# field: (lower, upper, integer?) mirroring model.presets.TrainConfig's checks; the server has the last word.
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "hidden_units": (1, 4096, True),
+    "iterations": (1, 50, True),
+    "epochs": (0, 10000, True),
+    "unsupervised_epochs": (0, 10000, True),
+    "learning_rate": (0, 1, False),
+    "batch_size": (1, 50000, True),
+    "seed": (0, 2**31 - 1, True),
+}
+
+
+def validate_job(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form values -> (JobCreate body, {field: error}). Empty fields are left out (the preset decides)."""
+    body: dict[str, Any] = {"preset": values.get("preset") or "smoke", "dataset": values.get("dataset") or "mnist"}
+    errors: dict[str, str] = {}
+    for name, (lo, hi, integer) in BOUNDS.items():
+        v = values.get(name)
+        if v is None or v == "":
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            errors[name] = "must be a number"
+            continue
+        if integer and x != int(x):
+            errors[name] = "must be a whole number"
+        elif name == "learning_rate" and not lo < x <= hi:
+            errors[name] = f"must be in ({lo:g}, {hi:g}]"
+        elif not lo <= x <= hi:
+            errors[name] = f"must be in {lo:g}..{hi:g}"
+        else:
+            body[name] = int(x) if integer else x
+    if body.get("epochs") == 0 and body.get("unsupervised_epochs") == 0:
+        errors["epochs"] = "train for at least one epoch"
+    name = (values.get("name") or "").strip()
+    if name:
+        if len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+            errors["name"] = "up to 64 letters, digits, '-', '_' or '.'"
+        else:
+            body["name"] = name
+    return body, errors
+
+
+def _values(ids_: list[dict[str, str]], values: list[Any]) -> dict[str, Any]:
+    return {i["index"]: v for i, v in zip(ids_, values, strict=True)}
+
+
+@callback(
+    Output({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "children"),
+    Output(ids.START_JOB, "disabled"),
+    Input({"type": ids.JOB_FIELD, "index": ALL}, "value"),
+    State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
+    State({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "id"),
+)
+def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]]):
+    """Inline validation as the user types (pure: no I/O)."""
+    _, errors = validate_job(_values(field_ids, values))
+    return [errors.get(e["index"], "") for e in error_ids], bool(errors)
+
+
+@callback(
+    Output(ids.JOB_MESSAGE, "children"),
+    Output(ids.SELECTED_JOB, "data"),
+    Output("jobs-refresh", "data"),
+    Output(ids.JOBS_INTERVAL, "disabled", allow_duplicate=True),
+    Input(ids.START_JOB, "n_clicks"),
+    State({"type": ids.JOB_FIELD, "index": ALL}, "value"),
+    State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
+    prevent_initial_call=True,
+)
+async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]]):
+    body, errors = validate_job(_values(field_ids, values))
+    if errors:
+        return "Fix the highlighted fields first.", no_update, no_update, no_update
+    try:
+        job = await api.create_job(body)
+    except api.ApiError as e:
+        return html.Span(f"Not started: {e.detail}", className="error"), no_update, no_update, no_update
+    return f"Started job {job['id']} ({job['name']}).", job["id"], time.time(), False
+
+
+@callback(
+    Output("jobs-refresh", "data", allow_duplicate=True),
+    Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
+    Input({"type": ids.JOB_CANCEL, "index": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+async def cancel_job(_clicks: list[int | None]):
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
+        return no_update, no_update
+    job_id = int(ctx.triggered_id["index"])
+    try:
+        await api.cancel_job(job_id)
+    except api.ApiError as e:
+        return no_update, html.Span(f"Could not cancel job {job_id}: {e.detail}", className="error")
+    return time.time(), f"Cancelling job {job_id}…"
+
+
+@callback(
+    Output(ids.SELECTED_JOB, "data", allow_duplicate=True),
+    Input({"type": ids.JOB_SELECT, "index": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def select_job(_clicks: list[int | None]):
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
+        return no_update
+    return int(ctx.triggered_id["index"])
+
+
+@callback(
+    Output(ids.JOBS_STORE, "data"),
+    Output(ids.JOBS_INTERVAL, "disabled"),
+    Output(ids.MODELS_DIRTY, "data"),
+    Input(ids.JOBS_INTERVAL, "n_intervals"),
+    Input("jobs-refresh", "data"),
+    State(ids.JOBS_STORE, "data"),
+)
+async def poll_jobs(_n: int | None, _refresh: Any, previous: list[dict[str, Any]] | None):
+    """Poll while a job is queued or running; a job that just produced a model refreshes the picker."""
+    try:
+        jobs = await api.jobs()
+    except api.ApiError:
+        return no_update, no_update, no_update
+    before = {j["id"]: j.get("model_id") for j in previous or []}
+    new_model = any(j.get("model_id") and before.get(j["id"]) != j["model_id"] for j in jobs)
+    active = any(j["status"] in ACTIVE for j in jobs)
+    return (jobs if jobs != previous else no_update), not active, (time.time() if new_model else no_update)
+
+
+def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+    pct = 100 * float(j.get("progress") or 0)
+    latest = j.get("latest") or {}
+    err = latest.get("val_error")
+    detail = f"epoch {j.get('epoch') or 0}/{j.get('total_epochs') or '?'}"
+    if err is not None:
+        detail += f" · val error {err:.2f}%"
+    if j.get("model_id"):
+        detail += f" · model {j['model_id']}"
+    if j.get("error"):
+        detail += f" · {j['error']}"
+    return html.Div(
+        className=f"job-row status-{j['status']}{' selected' if selected else ''}",
+        **{"data-job": str(j["id"]), "data-status": j["status"]},
+        children=[
+            html.Button(
+                [
+                    html.Span(f"#{j['id']} {j.get('name') or ''}", className="job-name"),
+                    html.Span(j["status"], className=f"badge badge-{j['status']}"),
+                ],  # fmt: skip
+                id={"type": ids.JOB_SELECT, "index": j["id"]},
+                className="job-select",
+                title="Plot this job's curves",
+            ),
+            html.Div(
+                className="progress",
+                role="progressbar",
+                **{"aria-valuenow": f"{pct:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"},
+                children=html.Div(className="progress-fill", style={"width": f"{pct:.1f}%"}),
+            ),
+            html.Span(detail, className="job-detail"),
+            html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
+            if j["status"] in ACTIVE
+            else html.Span(),
+        ],
+    )
+
+
+@callback(
+    Output(ids.JOBS_TABLE, "children"),
+    Input(ids.JOBS_STORE, "data"),
+    Input(ids.SELECTED_JOB, "data"),
+)
+def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None):
+    if not jobs:
+        return html.P("No jobs yet.", className="help")
+    chosen = selected if selected is not None else jobs[0]["id"]
+    return [_job_row(j, j["id"] == chosen) for j in jobs]
+
+
+@callback(
+    Output(ids.TRAINING_CURVES, "figure"),
+    Input(ids.JOBS_STORE, "data"),
+    Input(ids.SELECTED_JOB, "data"),
+)
+async def curves(jobs: list[dict[str, Any]] | None, selected: int | None):
+    """Curves of the selected (else newest) job; uirevision = job id keeps zoom across polls."""
+    job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
+    if job_id is None:
+        return figures.training_figure([], None)
+    try:
+        rows = await api.job_metrics(int(job_id))
+    except api.ApiError as e:
+        return figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
+    return figures.training_figure(rows, job_id)

@@ -1,0 +1,361 @@
+"""Pure figure functions: API payloads (docs/api.md) in, plotly figures or small values out. No I/O.
+
+The dynamics figures are templates that the browser animates: static/animate.js restyles their data
+arrays and moves shapes 0 and 1 (see `t_shapes`), so trace order and shape order here are a contract
+with that file: curves trace i is unit `curve_units(units)[i]`, heat-map row i is unit `unit_order(units)[i]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+# Okabe-Ito's eight colour-blind-safe colours, extended with Paul Tol's wine and olive for classes 8 and 9.
+CLASS_COLORS = (
+    "#0072B2",  # 0 blue
+    "#E69F00",  # 1 orange
+    "#009E73",  # 2 bluish green
+    "#CC79A7",  # 3 reddish purple
+    "#56B4E9",  # 4 sky blue
+    "#D55E00",  # 5 vermillion
+    "#B8A400",  # 6 yellow, darkened to read on white
+    "#000000",  # 7 black
+    "#882255",  # 8 wine (Tol)
+    "#999933",  # 9 olive (Tol)
+)
+ROLE_COLORS = {"part": "#0072B2", "intermediate": "#AAAAAA", "categorical": "#D55E00"}
+ROLE_ORDER = ("categorical", "intermediate", "part")
+ACTIVITY_SCALE = "Viridis"  # perceptually uniform sequential map for activity
+FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color="#222")
+FOG = "rgba(255,255,255,0.75)"
+# One row of class entries above the plot, so ten classes never need a scroll bar.
+CLASS_LEGEND = dict(
+    title=dict(text="class"), orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=11), itemwidth=30
+)
+
+
+def _base_layout(**kw: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = dict(
+        font=FONT,
+        margin=dict(l=50, r=10, t=30, b=40),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="#fff",
+        hoverlabel=dict(font_size=12),
+    )
+    layout.update(kw)
+    return layout
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure saying why it is blank."""
+    fig = go.Figure(layout=_base_layout())
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def unit_order(units: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
+    """Heat-map row order and its groups: categorical units by class (strongest ||C_i|| first), then
+    intermediate, then part units (largest angle first). Groups are {label, role, class, start, stop}."""
+    order: list[int] = []
+    groups: list[dict[str, Any]] = []
+
+    def add(label: str, role: str, cls: int | None, members: list[dict[str, Any]], key: str) -> None:
+        if not members:
+            return
+        members = sorted(members, key=lambda u: -u[key])
+        groups.append(dict(label=label, role=role, cls=cls, start=len(order), stop=len(order) + len(members)))
+        order.extend(u["index"] for u in members)
+
+    for c in range(10):
+        members = [u for u in units if u["role"] == "categorical" and u["class"] == c]
+        add(f"cat {c}", "categorical", c, members, "c_norm")
+    add("intermediate", "intermediate", None, [u for u in units if u["role"] == "intermediate"], "angle")
+    add("part", "part", None, [u for u in units if u["role"] == "part"], "angle")
+    return order, groups
+
+
+def curve_units(units: Sequence[dict[str, Any]]) -> list[int]:
+    """Units drawn in the activity-curves view (categorical units, grouped by class): the trace order."""
+    order, groups = unit_order(units)
+    return [order[i] for g in groups if g["role"] == "categorical" for i in range(g["start"], g["stop"])]
+
+
+def t_shapes(t: float, T: int, band: bool = False) -> list[dict[str, Any]]:
+    """Shapes 0 and 1 that mark iteration t: a fog over the future (or, with band, a highlighted column)
+    and a line at t. static/animate.js moves exactly these two."""
+    line = dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0, y1=1, line=dict(color="#222", width=1.5))
+    if band:
+        first = dict(
+            type="rect", xref="x", yref="paper", x0=t - 0.5, x1=t + 0.5, y0=0, y1=1,
+            line=dict(color="#ff2d55", width=2), fillcolor="rgba(0,0,0,0)",
+        )  # fmt: skip
+        line = dict(line, line=dict(color="rgba(0,0,0,0)", width=0))
+    else:
+        first = dict(
+            type="rect", xref="x", yref="paper", x0=t, x1=T + 0.5, y0=0, y1=1, fillcolor=FOG, line=dict(width=0),
+            layer="above",
+        )  # fmt: skip
+    return [first, line]
+
+
+def _unit_label(u: dict[str, Any]) -> str:
+    cls = f", class {u['class']}" if u["role"] != "part" else ""
+    return f"unit {u['index']} ({u['role']}{cls})"
+
+
+def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
+    """Units x iterations heat map of z_i(t), rows grouped by role and categorical units by class."""
+    if not units:
+        return empty_figure("No units: pick a model")
+    by_index = {u["index"]: u for u in units}
+    order, groups = unit_order(units)
+    zz = np.zeros((len(order), T)) if z is None else np.asarray(z, dtype=float).T[order]  # (rows, T)
+    custom = [[i] * T for i in order]
+    labels = [[_unit_label(by_index[i])] * T for i in order]
+    fig = go.Figure(
+        go.Heatmap(
+            z=zz.tolist(),
+            x=list(range(1, T + 1)),
+            y=list(range(len(order))),
+            customdata=custom,
+            text=labels,
+            colorscale=ACTIVITY_SCALE,
+            zmin=0,
+            colorbar=dict(title=dict(text="z", side="right"), thickness=10, len=0.9),
+            hovertemplate="%{text}<br>t = %{x}<br>z = %{z:.3f}<extra></extra>",
+        ),
+        layout=_base_layout(margin=dict(l=88, r=10, t=10, b=40)),
+    )
+    fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.5, T + 0.5], fixedrange=True)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, fixedrange=True, range=[len(order) - 0.5, -0.5])
+    shapes = t_shapes(t, T, band=True)
+    for g in groups[1:]:
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=g["start"] - 0.5, y1=g["start"] - 0.5,
+                           line=dict(color="#fff", width=1)))  # fmt: skip
+    for g in groups:
+        color = CLASS_COLORS[g["cls"]] if g["cls"] is not None else ROLE_COLORS[g["role"]]
+        fig.add_annotation(
+            x=0, xref="paper", xanchor="right", y=(g["start"] + g["stop"] - 1) / 2, yref="y",
+            text=f"{g['label']} ({g['stop'] - g['start']})", showarrow=False, font=dict(size=10, color=color),
+        )  # fmt: skip
+    fig.update_layout(shapes=shapes)
+    return fig
+
+
+def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
+    """Activity of every categorical unit over t, coloured by the class it votes for."""
+    by_index = {u["index"]: u for u in units}
+    members = curve_units(units)
+    if not members:
+        return empty_figure("No categorical units (yet): train discriminatively")
+    zz = None if z is None else np.asarray(z, dtype=float)
+    fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND | dict(itemclick="toggleothers", itemdoubleclick="toggle")))
+    seen: set[int] = set()
+    for k in members:
+        c = int(by_index[k]["class"])
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, T + 1)),
+                y=[0.0] * T if zz is None else zz[:, k].tolist(),
+                mode="lines",
+                line=dict(color=CLASS_COLORS[c], width=1.5),
+                name=str(c),
+                legendgroup=str(c),
+                showlegend=c not in seen,
+                customdata=[k] * T,
+                hovertemplate=f"unit {k} (class {c})<br>t = %{{x}}<br>z = %{{y:.3f}}<extra></extra>",
+            )
+        )
+        seen.add(c)
+    fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
+    fig.update_yaxes(title_text="activity z", rangemode="tozero")
+    fig.update_layout(shapes=t_shapes(t, T))
+    return fig
+
+
+def probabilities_figure(probabilities: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
+    """Class probabilities softmax(C z(t)) over t, one line per class."""
+    p = np.full((T, 10), 0.1) if probabilities is None else np.asarray(probabilities, dtype=float)
+    fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND))
+    for c in range(10):
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, T + 1)), y=p[:, c].tolist(), mode="lines+markers", name=str(c),
+                line=dict(color=CLASS_COLORS[c], width=2), marker=dict(size=4),
+                hovertemplate=f"class {c}<br>t = %{{x}}<br>p = %{{y:.3f}}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
+    fig.update_yaxes(title_text="probability", range=[0, 1.02])
+    fig.update_layout(shapes=t_shapes(t, T))
+    return fig
+
+
+def digit_png(image: Sequence[Sequence[float]], scale: int = 1) -> str:
+    """A 28x28 image in [0, 1] as a PNG data URL (white ink on black, like MNIST)."""
+    a = np.clip(np.asarray(image, dtype=float), 0, 1)
+    img = Image.fromarray((a * 255).round().astype(np.uint8), mode="L")
+    if scale > 1:
+        img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def parse_digit_ref(ref: str | None) -> int | None:
+    """'test:17' -> 17; anything else (None, 'drawn', junk) -> None."""
+    if not ref or not ref.startswith("test:"):
+        return None
+    try:
+        i = int(ref.split(":", 1)[1])
+    except ValueError:
+        return None
+    return i if i >= 0 else None
+
+
+def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float], selected: int | None) -> go.Figure:
+    """Encoder-decoder angle vs ||C_i||, coloured by role, with the paper's 0.5 / 0.7 rad thresholds."""
+    if not units:
+        return empty_figure("No units: pick a model")
+    fig = go.Figure(layout=_base_layout(legend=dict(title=dict(text="role"), orientation="h", y=1.08, x=0)))
+    for role in ROLE_ORDER[::-1]:
+        us = [u for u in units if u["role"] == role]
+        fig.add_trace(
+            go.Scatter(
+                x=[u["angle"] for u in us], y=[u["c_norm"] for u in us], mode="markers", name=f"{role} ({len(us)})",
+                marker=dict(color=ROLE_COLORS[role], size=7, opacity=0.8, line=dict(width=0.5, color="#fff")),
+                customdata=[[u["index"], u["class"], u["s_norm"]] for u in us],
+                hovertemplate="unit %{customdata[0]}<br>angle %{x:.2f} rad<br>||C_i|| %{y:.2f}"
+                "<br>class %{customdata[1]}<br>||(S-I)_i|| %{customdata[2]:.2f}<extra></extra>",
+            )
+        )  # fmt: skip
+    part, cat = thresholds.get("part", 0.5), thresholds.get("categorical", 0.7)
+    shapes = [
+        dict(type="line", x0=v, x1=v, yref="paper", y0=0, y1=1, line=dict(color="#555", dash="dash", width=1))
+        for v in (part, cat)
+    ]
+    for x, text, anchor in ((part, f"part < {part} rad", "right"), (cat, f"categorical > {cat} rad", "left")):
+        fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False, xanchor=anchor, font=dict(size=11))
+    if selected is not None:
+        u = next((u for u in units if u["index"] == selected), None)
+        if u is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[u["angle"]], y=[u["c_norm"]], mode="markers", name=f"unit {selected}", hoverinfo="skip",
+                    marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#ff2d55", width=3)),
+                )
+            )  # fmt: skip
+    fig.update_layout(shapes=shapes, uirevision="scatter")
+    fig.update_xaxes(title_text="angle between encoder row E_i and decoder column D_i (rad)")
+    fig.update_yaxes(title_text="||C_i|| (classification weight norm)")
+    return fig
+
+
+def histogram_figure(histogram: dict[str, Sequence[float]], fraction_active: float) -> go.Figure:
+    """Histogram of a unit's final activity z_k(T) over the test set (active samples only)."""
+    edges, counts = list(histogram.get("edges", [])), list(histogram.get("counts", []))
+    if not counts:
+        return empty_figure("Never active on the test set")
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=False)]
+    fig = go.Figure(
+        go.Bar(x=centers, y=counts, width=widths, marker_color="#0072B2", hovertemplate=HIST_HOVER),
+        layout=_base_layout(margin=dict(l=50, r=10, t=30, b=40)),
+    )
+    fig.update_layout(title=dict(text=f"active on {fraction_active:.1%} of test digits", font=dict(size=12), x=0.02))
+    fig.update_xaxes(title_text="final activity z(T)")
+    fig.update_yaxes(title_text="digits")
+    return fig
+
+
+def class_weights_figure(weights: Sequence[float]) -> go.Figure:
+    """A unit's classification weights C[:, k], one bar per class."""
+    fig = go.Figure(
+        go.Bar(
+            x=[str(c) for c in range(10)], y=list(weights), marker_color=list(CLASS_COLORS),
+            hovertemplate="class %{x}: %{y:.3f}<extra></extra>",
+        ),
+        layout=_base_layout(margin=dict(l=50, r=10, t=10, b=40)),
+    )  # fmt: skip
+    fig.update_xaxes(title_text="class", type="category")
+    fig.update_yaxes(title_text="weight C[class, k]", zeroline=True, zerolinecolor="#888")
+    return fig
+
+
+HIST_HOVER = "z %{x:.3f}: %{y}<extra></extra>"
+LOSS_TERMS = ("reconstruction", "sparsity", "classification")
+LOSS_DASH = {"train": "solid", "val": "dot"}
+
+
+def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
+    """Loss terms (top, log scale) and error rates (bottom) per epoch; the phase switch marked.
+    `revision` becomes uirevision, so polling updates keep the user's zoom."""
+    if not rows:
+        return empty_figure("No epochs yet: pick a job (curves appear after its first epoch)")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("loss terms (train solid, validation dotted)", "error rate (%)"))  # fmt: skip
+    epochs = [r["epoch"] for r in rows]
+    colors = dict(zip(LOSS_TERMS, ("#0072B2", "#E69F00", "#D55E00"), strict=True))
+    for split in ("train", "val"):
+        for term in LOSS_TERMS:
+            ys = [r.get(f"{split}_{term}") for r in rows]
+            if all(y is None for y in ys):
+                continue
+            fig.add_trace(
+                go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{split} {term}", legendgroup=term,
+                           line=dict(color=colors[term], dash=LOSS_DASH[split]), marker=dict(size=4)),
+                row=1, col=1,
+            )  # fmt: skip
+    for key, color, name in (("train_error", "#999999", "train"), ("val_error", "#0072B2", "validation"),
+                             ("test_error", "#009E73", "test")):  # fmt: skip
+        ys = [r.get(key) for r in rows]
+        if any(y is not None for y in ys):
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{name} error",
+                                     line=dict(color=color), marker=dict(size=4)), row=2, col=1)  # fmt: skip
+    switch = next((r["epoch"] for r in rows if r.get("phase") == "supervised"), None)
+    if switch is not None and any(r.get("phase") == "unsupervised" for r in rows):
+        x = switch - 0.5
+        for row in (1, 2):
+            fig.add_vline(x=x, line=dict(color="#D55E00", dash="dash", width=1.5), row=row, col=1)
+        fig.add_annotation(x=x, y=1.0, yref="paper", text="discriminative training starts", showarrow=False,
+                           xanchor="left", font=dict(size=11, color="#D55E00"))  # fmt: skip
+    fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
+                                     legend=dict(orientation="h", y=-0.15)))  # fmt: skip
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    return fig
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]]) -> go.Figure:
+    """10x10 confusion matrix (rows true class, columns predicted), colour on a log scale so errors show."""
+    c = np.asarray(confusion, dtype=float)
+    z = np.log10(1 + c)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(), x=[str(i) for i in range(10)], y=[str(i) for i in range(10)],
+            text=c.astype(int).tolist(), texttemplate="%{text}", colorscale="Blues", showscale=True,
+            colorbar=dict(title=dict(text="count"), tickvals=[0, 1, 2, 3], ticktext=["0", "9", "99", "999"]),
+            hovertemplate="true %{y}, predicted %{x}: %{text} digits<br>click to list them<extra></extra>",
+        ),
+        layout=_base_layout(margin=dict(l=60, r=10, t=10, b=50)),
+    )  # fmt: skip
+    fig.update_xaxes(title_text="predicted class", side="bottom", constrain="domain", fixedrange=True)
+    fig.update_yaxes(title_text="true class", autorange="reversed", scaleanchor="x", fixedrange=True)
+    return fig
+
+
+def error_rate(confusion: Sequence[Sequence[int]]) -> float:
+    """Percentage of off-diagonal counts."""
+    c = np.asarray(confusion, dtype=float)
+    total = c.sum()
+    return float(100 * (total - np.trace(c)) / total) if total else math.nan

@@ -1,0 +1,40 @@
+"""Evaluation: the test-set confusion matrix; a cell lists its digits, a digit opens on the dynamics page."""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+
+from app import ids
+
+dash.register_page(__name__, path="/evaluation", name="Evaluation", title="DrSAE Explorer: evaluation")
+
+
+def layout(**_: object) -> html.Div:
+    return html.Div(
+        className="evaluation-page",
+        children=[
+            dcc.Store(id="eval-store"),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H2("Confusion matrix (test set)"),
+                    html.P(
+                        "Rows: true class; columns: predicted class at the last iteration. Colour is on a log "
+                        "scale so that rare errors show. Click an off-diagonal cell to list those digits.",
+                        className="help",
+                    ),
+                    html.Div(id=ids.EVAL_SUMMARY, className="summary"),
+                    dcc.Loading(dcc.Graph(id=ids.CONFUSION, config={"displaylogo": False}, className="graph square")),
+                ],
+            ),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H2("Digits in the cell"),
+                    html.P("Click a digit to watch the model's dynamics on it.", className="help"),
+                    html.Div("Click a cell of the matrix.", id=ids.CELL_DIGITS, className="gallery gallery-wide"),
+                ],
+            ),
+        ],
+    )

@@ -1,0 +1,138 @@
+"""Training: start a job, follow the job list, and watch its loss terms and error rates live."""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+
+from app import ids
+
+dash.register_page(__name__, path="/training", name="Training", title="DrSAE Explorer: training")
+
+# (field, label, kind, help). Empty numeric fields take the preset's values.
+FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("hidden_units", "Hidden units", "number", "1 to 4096 (paper: 400)"),
+    ("iterations", "Iterations T", "number", "1 to 50 (paper: 11)"),
+    ("unsupervised_epochs", "Unsupervised epochs", "number", "reconstruction + sparsity only"),
+    ("epochs", "Discriminative epochs", "number", "after the unsupervised ones"),
+    ("learning_rate", "Learning rate", "number", "in (0, 1]"),
+    ("batch_size", "Batch size", "number", "1 to 50000"),
+    ("seed", "Seed", "number", "integer"),
+    ("name", "Name", "text", "optional; names the model"),
+)
+
+
+def _field(name: str, label: str, kind: str, help_text: str) -> html.Div:
+    return html.Div(
+        className="field",
+        children=[
+            html.Label(label, htmlFor=f"job-{name}"),
+            dcc.Input(
+                id={"type": ids.JOB_FIELD, "index": name},
+                type=kind,
+                placeholder="preset default" if kind == "number" else "",
+                debounce=False,
+                className="input",
+            ),
+            html.Div(help_text, className="hint"),
+            html.Div(id={"type": ids.JOB_FIELD_ERROR, "index": name}, className="field-error", role="alert"),
+        ],
+    )
+
+
+def layout(job: str | None = None, **_: object) -> html.Div:
+    try:
+        selected = int(job) if job is not None else None
+    except ValueError:
+        selected = None
+    return html.Div(
+        className="training-page",
+        children=[
+            dcc.Store(id=ids.JOBS_STORE, data=[]),
+            dcc.Store(id=ids.SELECTED_JOB, data=selected),
+            dcc.Store(id="jobs-refresh", data=0),
+            dcc.Interval(id=ids.JOBS_INTERVAL, interval=1000, disabled=False),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H2("Start a training job"),
+                    html.P(
+                        "Presets: smoke (a tiny model in seconds, for checks), fast (Adam, about an hour on a CPU "
+                        "for 400 units), paper (the authors' SGD recipe: days). Empty fields take the preset's values.",
+                        className="help",
+                    ),
+                    html.Div(
+                        id=ids.JOB_FORM,
+                        className="form-grid",
+                        children=[
+                            html.Div(
+                                className="field",
+                                children=[
+                                    html.Label("Preset", htmlFor="job-preset"),
+                                    dcc.Dropdown(
+                                        id={"type": ids.JOB_FIELD, "index": "preset"},
+                                        options=["smoke", "fast", "paper"],
+                                        value="smoke",
+                                        clearable=False,
+                                    ),
+                                    html.Div(
+                                        id={"type": ids.JOB_FIELD_ERROR, "index": "preset"}, className="field-error"
+                                    ),
+                                ],
+                            ),
+                            html.Div(
+                                className="field",
+                                children=[
+                                    html.Label("Dataset", htmlFor="job-dataset"),
+                                    dcc.Dropdown(
+                                        id={"type": ids.JOB_FIELD, "index": "dataset"},
+                                        options=[
+                                            {"label": "MNIST", "value": "mnist"},
+                                            {"label": "Fashion-MNIST", "value": "fashion-mnist"},
+                                        ],
+                                        value="mnist",
+                                        clearable=False,
+                                    ),
+                                    html.Div(
+                                        id={"type": ids.JOB_FIELD_ERROR, "index": "dataset"}, className="field-error"
+                                    ),
+                                ],
+                            ),
+                            *[_field(*f) for f in FIELDS],
+                        ],
+                    ),
+                    html.Div(
+                        className="toolbar",
+                        children=[
+                            html.Button("Start training", id=ids.START_JOB, className="btn btn-primary"),
+                            html.Div(id=ids.JOB_MESSAGE, className="status", role="status"),
+                        ],
+                    ),
+                ],
+            ),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H2("Jobs"),
+                    html.P(
+                        "Newest first. Click a job to plot its curves. Finished jobs add a model to the picker.",
+                        className="help",
+                    ),  # fmt: skip
+                    html.Div(id=ids.JOBS_TABLE, className="jobs"),
+                ],
+            ),
+            html.Section(
+                className="panel span-all",
+                children=[
+                    html.H2("Live curves"),
+                    html.P(
+                        "Loss terms per epoch (log scale) and error rates. The dashed line marks the switch from "
+                        "unsupervised (reconstruction + sparsity) to discriminative training (+ classification). "
+                        "Zoom is kept while new epochs arrive.",
+                        className="help",
+                    ),
+                    dcc.Graph(id=ids.TRAINING_CURVES, config={"displaylogo": False}, className="graph graph-tall"),
+                ],
+            ),
+        ],
+    )

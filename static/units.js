@@ -1,0 +1,31 @@
+/* DrSAE Explorer, units page: choose a unit by clicking a filter (any element with data-unit) or a dot
+ * of the angle vs ||C_i|| scatter; the choice goes into the selected-unit store and the URL. */
+(function () {
+  "use strict";
+  const ns = (window.dash_clientside = window.dash_clientside || {});
+
+  function select(k) {
+    if (window.location.pathname !== "/units") return;
+    const q = new URLSearchParams(window.location.search);
+    q.set("unit", String(k));
+    window.history.replaceState(window.history.state, "", `/units?${q}`);
+    if (ns.set_props) ns.set_props("selected-unit", { data: k });
+    const d = document.getElementById("unit-detail");
+    if (d && d.scrollIntoView && window.innerWidth < 900) d.scrollIntoView({ behavior: "smooth" });
+  }
+
+  document.addEventListener("click", (ev) => {
+    const el = ev.target.closest && ev.target.closest("[data-unit]");
+    if (el && window.location.pathname === "/units") select(Number(el.dataset.unit));
+  });
+
+  ns.drsae = Object.assign(ns.drsae || {}, {
+    /* Scatter click: customdata[0] is the unit index. */
+    onScatterClick(click) {
+      const pt = click && click.points && click.points[0];
+      if (!pt || !Array.isArray(pt.customdata)) return ns.no_update;
+      select(pt.customdata[0]);
+      return ns.no_update;
+    },
+  });
+})();
