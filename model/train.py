@@ -96,15 +96,6 @@ def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim
     return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed)
 
 
-def set_lr(opt: torch.optim.Optimizer, base: float) -> None:
-    for g in opt.param_groups:
-        value = base * g["scale"]
-        if isinstance(g["lr"], torch.Tensor):
-            g["lr"].fill_(value)
-        else:
-            g["lr"] = value
-
-
 # --------------------------------------------------------------------------------- train step
 class Stepper:
     """One optimisation step on a batch given by indices into on-device training data.
@@ -131,6 +122,17 @@ class Stepper:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.phase: str | None = None
         self.warm = 0
+        # With tensor rates (graphed) the step derives each group's rate from one device scalar, so a
+        # schedule costs one tiny copy per step instead of one per parameter group.
+        self.tensor_lr = isinstance(opt.param_groups[0]["lr"], torch.Tensor)
+        self.base_lr = torch.tensor(float(cfg.lr), device=self.device)
+
+    def set_lr(self, base: float) -> None:
+        if self.tensor_lr:
+            self.base_lr.fill_(base)
+        else:
+            for g in self.opt.param_groups:
+                g["lr"] = base * g["scale"]
 
     def _body(self, supervised: bool, project: bool) -> None:
         cfg = self.cfg
@@ -141,9 +143,14 @@ class Stepper:
         loss = cfg.rec_weight * L["reconstruction"] + cfg.l1_weight * L["sparsity"]
         if supervised:
             loss = loss + cfg.cls_weight * L["classification"]
+        elif self.net is not self.model:  # DDP must see a gradient (zero) for C and c in every step
+            loss = loss + 0.0 * L["classification"]
         if cfg.sum_gradients:  # the authors' summed minibatch gradients
             loss = loss * x.shape[0]
         loss.backward()
+        if self.tensor_lr:
+            for g in self.opt.param_groups:
+                torch.mul(self.base_lr, g["scale"], out=g["lr"])
         self.opt.step()
         if project:
             self.model.project_(encoder=True, decoder=True, classifier=supervised)
@@ -177,8 +184,13 @@ class Stepper:
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             self.opt.zero_grad(set_to_none=True)
-            with torch.cuda.graph(self.graph):
-                self._body(supervised, project=self.cfg.project_every == 1)
+            try:
+                with torch.cuda.graph(self.graph):
+                    self._body(supervised, project=self.cfg.project_every == 1)
+            except RuntimeError as e:  # keep training, eagerly, rather than lose the run
+                print(f"warning: CUDA graph capture failed ({e}); continuing without graphs", file=sys.stderr)
+                self.graph, self.graphed = None, False
+                return self.step(idx, supervised, step_no)
         self.graph.replay()
         if self.cfg.project_every > 1 and project_all:
             self.model.project_(classifier=False)
@@ -325,7 +337,7 @@ def train(
                     sup_step=state.step - cfg.unsup_epochs * steps_per_epoch,
                     sup_steps=sup_steps,
                 )
-                set_lr(opt, base)
+                stepper.set_lr(base)
                 stepper.step(perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], supervised, state.step)
                 state.step += 1
                 state.samples += cfg.batch_size * world_size
