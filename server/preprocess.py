@@ -75,7 +75,7 @@ def center_digit(img: np.ndarray, size: int = SIZE, box: int = BOX) -> np.ndarra
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     digit = np.clip(resize(crop, nh, nw), 0.0, 1.0)
     cy, cx = center_of_mass(digit)
-    middle = (size - 1) / 2.0  # 13.5 for 28: the centre between the two middle pixels
+    middle = size / 2.0  # 14 for 28: where MNIST's centres of mass sit (mean (14.0, 14.0) over the test set)
     oy = int(np.clip(round(middle - cy), 0, size - nh))
     ox = int(np.clip(round(middle - cx), 0, size - nw))
     out = np.zeros((size, size), dtype=np.float32)

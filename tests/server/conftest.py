@@ -1,0 +1,63 @@
+"""Fixtures for the server tests: an app per test on temporary models/var folders, tiny models, and the
+MNIST test set when it is prepared (data/mnist.npz; `python -m model.data fetch mnist`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `pytest` (not `python -m pytest`) does not put the repo on sys.path
+    sys.path.insert(0, str(REPO))
+os.environ["DRSAE_NO_DASHBOARD"] = "1"  # one Dash app per process: the server tests build many apps
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from model import data  # noqa: E402
+from server.config import Settings  # noqa: E402
+from server.main import create_app  # noqa: E402
+from tests.helpers import tiny_run  # noqa: E402
+
+HAS_MNIST = data.dataset_path("mnist").exists()
+needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST is not prepared: python -m model.data fetch mnist")
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict = {
+        "models_dir": tmp_path / "models",
+        "var_dir": tmp_path / "var",
+        "device": "cpu",
+        "kill_jobs_on_exit": True,
+        "poll_s": 0.1,
+        "cancel_grace_s": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    tiny_run(tmp_path / "models", hidden=16, T=3, name="tiny")
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> object:
+    """Poll until predicate() is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -1,0 +1,253 @@
+"""Models, encode, units, evaluation and datasets through the API, on a tiny untrained model."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from model import checkpoint, data
+from server.config import Settings
+from tests.helpers import tiny_run
+from tests.server.conftest import needs_mnist
+
+
+def digit(seed: int = 0) -> np.ndarray:
+    """A blob of ink away from the centre, values in [0, 1]."""
+    img = np.zeros((28, 28), dtype=np.float32)
+    img[2:14, 3:9] = np.random.default_rng(seed).uniform(0.3, 1.0, (12, 6))
+    return img
+
+
+def reference(settings: Settings, model_id: str = "tiny"):
+    return checkpoint.load(settings.models_dir / model_id)
+
+
+def test_health_and_catch_all(client: TestClient) -> None:
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "device": "cpu", "models": 1, "jobs_running": 0}
+    for path in ("/api/typo", "/api/models/tiny/nothing/here"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+        assert r.json()["detail"].startswith("Not found")
+    assert client.get("/docs").status_code == 200
+    assert "/api/models/{model_id}/encode" in client.get("/openapi.json").json()["paths"]
+
+
+def test_models_list_and_detail(client: TestClient) -> None:
+    body = client.get("/api/models").json()
+    assert body["count"] == 1
+    (m,) = body["data"]
+    assert m["id"] == "tiny" and m["source"] == "shipped" and m["job_id"] is None
+    assert (m["hidden_units"], m["iterations"], m["dataset"]) == (16, 3, "mnist")
+    assert m["test_error"] == 90.0 and m["created"].endswith("+00:00")
+    d = client.get("/api/models/tiny").json()
+    assert d["config"]["model"]["n_hidden"] == 16 and d["metrics"] == []
+    assert sum(d["roles"].values()) == 16 and set(d["roles"]) == {"part", "intermediate", "categorical"}
+    r = client.get("/api/models/nope")
+    assert r.status_code == 404 and r.json() == {"detail": "Model not found: nope"}
+
+
+def test_new_model_folder_is_picked_up_without_restart(client: TestClient, settings: Settings) -> None:
+    tiny_run(settings.models_dir, hidden=8, T=2, name="later")
+    ids = {m["id"] for m in client.get("/api/models").json()["data"]}
+    assert ids == {"tiny", "later"}
+    assert len(client.post("/api/models/later/encode", json={"image": digit().tolist()}).json()["z"][0]) == 8
+
+
+def test_encode_returns_every_iteration_matching_the_model(client: TestClient, settings: Settings) -> None:
+    img = digit()
+    body = {"image": img.tolist(), "preprocess": "none", "reconstructions": True}
+    r = client.post("/api/models/tiny/encode", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model_id"] == "tiny" and out["iterations"] == 3
+    np.testing.assert_allclose(out["input"], img, atol=1e-6)  # 'none' shows the input as given
+    z, p, rec = np.array(out["z"]), np.array(out["probabilities"]), np.array(out["reconstructions"])
+    assert z.shape == (3, 16) and p.shape == (3, 10) and rec.shape == (3, 28, 28)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    assert out["prediction"] == int(p[-1].argmax())
+    model = reference(settings)
+    x = data.normalize(torch.from_numpy(img.reshape(1, 784)))
+    with torch.no_grad():
+        traj = model.trajectory(x)[:, 0]
+        np.testing.assert_allclose(z, traj.numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(p, torch.softmax(model.classify(traj), -1).numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(rec.reshape(3, 784), model.decode(traj).numpy(), rtol=1e-4, atol=1e-6)
+    assert client.post("/api/models/tiny/encode", json={"image": img.tolist()}).json()["reconstructions"] is None
+
+
+def test_encode_centres_input_and_reports_time(client: TestClient) -> None:
+    r = client.post("/api/models/tiny/encode", json={"image": digit().tolist()})
+    assert r.status_code == 200
+    seen = np.array(r.json()["input"])
+    rows = np.flatnonzero(seen.max(1) > 0.02)
+    assert rows[-1] - rows[0] + 1 == 20  # scaled into the 20-pixel box
+    cy = (seen.sum(1) @ np.arange(28)) / seen.sum()
+    assert abs(cy - 14.0) <= 0.5
+    assert float(r.headers["x-process-time"]) > 0 and r.headers["server-timing"].startswith("app;dur=")
+
+
+def test_encode_accepts_a_png_data_url(client: TestClient) -> None:
+    rgba = np.zeros((280, 280, 4), dtype=np.uint8)
+    rgba[40:200, 100:140] = (0, 0, 0, 255)  # a thick black '1' on a transparent canvas
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    r = client.post("/api/models/tiny/encode", json={"image": url})
+    assert r.status_code == 200, r.text
+    seen = np.array(r.json()["input"])
+    assert seen.shape == (28, 28) and seen.max() == pytest.approx(1.0)
+    assert (seen.max(1) > 0.5).sum() == 20  # 160 px tall -> 20
+
+
+BAD_IMAGES = {
+    "27 rows": [[0.5] * 28] * 27,
+    "ragged": [[0.5] * 28] * 27 + [[0.5] * 27],
+    "above 1": [[1.5] * 28] * 28,
+    "negative": [[-0.1] * 28] * 28,
+    "strings": [["0.5"] * 28] * 28,
+    "not a list": 3,
+    "jpeg url": "data:image/jpeg;base64,AAAA",
+    "blank": [[0.0] * 28] * 28,
+    "bad png": "data:image/png;base64,AAAA",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IMAGES))
+def test_encode_rejects_bad_images_with_a_clear_422(client: TestClient, name: str) -> None:
+    r = client.post("/api/models/tiny/encode", json={"image": BAD_IMAGES[name]})
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_encode_rejects_non_finite_values(client: TestClient, literal: str) -> None:
+    rows = [[0.5] * 28 for _ in range(28)]
+    body = json.dumps({"image": rows}).replace("0.5", literal, 1)
+    r = client.post("/api/models/tiny/encode", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert "finite" in r.json()["detail"]
+
+
+def test_encode_rejects_unknown_fields_options_and_bad_json(client: TestClient) -> None:
+    img = digit().tolist()
+    for body in ({"image": img, "extra": 1}, {"image": img, "preprocess": "rotate"}, {}):
+        assert client.post("/api/models/tiny/encode", json=body).status_code == 422
+    r = client.post("/api/models/tiny/encode", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+    assert client.post("/api/models/nope/encode", json={"image": img}).status_code == 404
+
+
+def test_oversize_bodies_get_413(client: TestClient) -> None:
+    big = b'{"image": "' + b"A" * (3 * 1024 * 1024) + b'"}'
+    r = client.post("/api/models/tiny/encode", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "too large" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(40):
+            yield b"A" * 100_000
+
+    r = client.post("/api/models/tiny/encode", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_units_gallery(client: TestClient, settings: Settings) -> None:
+    body = client.get("/api/models/tiny/units").json()
+    assert body["count"] == 16 and body["thresholds"] == {"part": 0.5, "categorical": 0.7}
+    model = reference(settings)
+    for i, u in enumerate(body["data"]):
+        assert u["index"] == i and u["role"] in ("part", "intermediate", "categorical")
+        assert 0 <= u["class"] < 10 and u["angle"] >= 0
+        assert u["c_norm"] == pytest.approx(model.C[:, i].norm().item(), rel=1e-5)
+        png = base64.b64decode(u["decoder_png"].split(",", 1)[1])
+        assert Image.open(io.BytesIO(png)).size == (28, 28)
+        assert u["encoder_png"].startswith("data:image/png;base64,")
+
+
+def test_weights_replaced_on_disk_invalidate_the_cache(client: TestClient, settings: Settings) -> None:
+    first = client.get("/api/models/tiny/units").json()
+    time.sleep(0.01)
+    run = tiny_run(settings.models_dir, hidden=12, T=2, name="tiny", seed=1)
+    os.utime(run / checkpoint.WEIGHTS, ns=(time.time_ns() + 10**9,) * 2)  # a distinct mtime on coarse clocks
+    second = client.get("/api/models/tiny/units").json()
+    assert first["count"] == 16 and second["count"] == 12
+    assert client.get("/api/models/tiny").json()["hidden_units"] == 12
+
+
+@needs_mnist
+def test_unit_detail(client: TestClient, settings: Settings) -> None:
+    k = 3
+    r = client.get(f"/api/models/tiny/units/{k}")
+    assert r.status_code == 200, r.text
+    u = r.json()
+    model = reference(settings)
+    arrays = data.load_arrays("mnist")
+    x = data.normalize(torch.from_numpy(arrays["test_x"].astype(np.float32) / 255.0))
+    with torch.no_grad():
+        acts = model.trajectory(x)[-1][:, k].numpy()
+    active = acts[acts > 0]
+    assert u["fraction_active"] == pytest.approx(len(active) / len(acts))
+    assert sum(u["histogram"]["counts"]) == len(active)
+    assert len(u["histogram"]["edges"]) == len(u["histogram"]["counts"]) + 1
+    top = [d["activation"] for d in u["top_digits"]]
+    assert len(top) == min(12, len(active)) and top == sorted(top, reverse=True)
+    assert top[0] == pytest.approx(acts.max(), rel=1e-4)
+    d0 = u["top_digits"][0]
+    assert d0["label"] == int(arrays["test_y"][d0["index"]])
+    np.testing.assert_allclose(np.array(d0["image"]).ravel(), arrays["test_x"][d0["index"]] / 255.0, atol=1e-6)
+    sampled = [d["activation"] for d in u["sampled_digits"]]
+    assert 1 <= len(sampled) <= 12 and sampled == sorted(sampled)
+    assert np.array(u["decoder"]).shape == (28, 28) and len(u["classifier_weights"]) == 10
+    S_minus_I = model.S.detach().double().numpy() - np.eye(16)
+    aff = u["afferent"]
+    assert len(aff) == 15 and all(c["unit"] != k for c in aff)  # 20 strongest, at most n - 1
+    assert aff[0]["weight"] == pytest.approx(S_minus_I[k, aff[0]["unit"]])
+    assert abs(aff[0]["weight"]) == pytest.approx(max(abs(S_minus_I[k, j]) for j in range(16) if j != k))
+    eff = u["efferent"]
+    assert eff[0]["weight"] == pytest.approx(S_minus_I[eff[0]["unit"], k])
+    assert client.get("/api/models/tiny/units/16").status_code == 404
+    assert client.get("/api/models/tiny/units/-1").status_code == 422
+
+
+@needs_mnist
+def test_evaluation_confusion_and_misclassified(client: TestClient) -> None:
+    t0 = time.perf_counter()
+    e = client.get("/api/models/tiny/evaluation").json()
+    first = time.perf_counter() - t0
+    conf = np.array(e["confusion"])
+    labels = data.load_arrays("mnist")["test_y"]
+    assert e["dataset"] == "mnist" and conf.shape == (10, 10) and conf.sum() == 10000
+    np.testing.assert_array_equal(conf.sum(1), np.bincount(labels, minlength=10))
+    assert len(e["misclassified"]) == 10000 - np.trace(conf)
+    assert e["error"] == pytest.approx(len(e["misclassified"]) / 100)
+    m = e["misclassified"][0]
+    assert m["label"] == labels[m["index"]] and m["prediction"] != m["label"]
+    t0 = time.perf_counter()
+    assert client.get("/api/models/tiny/evaluation").json() == e
+    assert time.perf_counter() - t0 < max(first, 0.5)  # cached
+
+
+@needs_mnist
+def test_datasets_and_samples(client: TestClient) -> None:
+    names = {d["name"]: d["splits"] for d in client.get("/api/datasets").json()["data"]}
+    assert names["mnist"] == {"train": 50000, "val": 10000, "test": 10000}
+    r = client.get("/api/datasets/mnist/samples", params={"split": "test", "start": 9998, "count": 5})
+    body = r.json()
+    assert body["total"] == 10000 and body["count"] == 2 and [s["index"] for s in body["data"]] == [9998, 9999]
+    arrays = data.load_arrays("mnist")
+    np.testing.assert_allclose(np.array(body["data"][0]["image"]).ravel(), arrays["test_x"][9998] / 255.0, atol=1e-6)
+    assert body["data"][1]["label"] == arrays["test_y"][9999]
+    assert client.get("/api/datasets/mnist/samples", params={"count": 201}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"start": 10000}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"split": "dev"}).status_code == 422
+    assert client.get("/api/datasets/kmnist/samples").status_code == 404

@@ -1,0 +1,59 @@
+"""The SQLite job store (server/store.py): WAL mode, rows round-trip, final statuses are not overwritten."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+from server.store import Store
+
+
+def test_jobs_round_trip_and_newest_first(tmp_path: Path) -> None:
+    s = Store(tmp_path / "jobs.sqlite")
+    a = s.create_job(name="a", config={"hidden": 8}, total_epochs=3)
+    b = s.create_job(name="b", config={"hidden": 9}, total_epochs=4)
+    assert [j.id for j in s.list_jobs()] == [b, a]
+    job = s.get_job(job_id=a)
+    assert job and job.status == "queued" and job.config == {"hidden": 8} and job.total_epochs == 3
+    assert s.get_job(job_id=999) is None
+    assert s._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_metrics_replace_and_non_finite_become_null(tmp_path: Path) -> None:
+    s = Store(tmp_path / "jobs.sqlite")
+    j = s.create_job(name="a", config={}, total_epochs=2)
+    s.add_metrics(job_id=j, row={"epoch": 1, "val_error": math.nan, "best_val_error": math.inf})
+    s.add_metrics(job_id=j, row={"epoch": 2, "val_error": 5.0})
+    s.add_metrics(job_id=j, row={"epoch": 2, "val_error": 4.0})  # a resumed run repeats an epoch
+    rows = s.metrics(job_id=j)
+    assert rows == [{"epoch": 1, "val_error": None, "best_val_error": None}, {"epoch": 2, "val_error": 4.0}]
+    assert s.metrics(job_id=j, after_epoch=1) == [{"epoch": 2, "val_error": 4.0}]
+    assert s.latest_metrics(job_id=j) == {"epoch": 2, "val_error": 4.0}
+    assert s.get_job(job_id=j).epoch == 2
+
+
+def test_finish_only_if_running_keeps_a_workers_final_status(tmp_path: Path) -> None:
+    s = Store(tmp_path / "jobs.sqlite")
+    j = s.create_job(name="a", config={}, total_epochs=1)
+    s.mark_started(job_id=j, pid=12345)
+    assert s.get_job(job_id=j).status == "running"
+    assert s.finish(job_id=j, status="finished")
+    assert not s.finish(job_id=j, status="failed", error="reaped", only_if_running=True)
+    job = s.get_job(job_id=j)
+    assert job.status == "finished" and job.error is None and job.finished is not None
+    s.request_cancel(job_id=j)
+    assert s.cancel_requested(job_id=j)
+    s.requeue(job_id=j, resume=True)
+    job = s.get_job(job_id=j)
+    assert job.status == "queued" and job.resume and not job.cancel and job.pid is None
+
+
+def test_two_connections_in_two_threads_see_each_others_writes(tmp_path: Path) -> None:
+    s = Store(tmp_path / "jobs.sqlite")
+    other = Store(tmp_path / "jobs.sqlite")  # as a worker process would open it
+    j = s.create_job(name="a", config={}, total_epochs=5)
+    t = threading.Thread(target=lambda: [other.add_metrics(job_id=j, row={"epoch": e}) for e in range(1, 6)])
+    t.start()
+    t.join()
+    assert [r["epoch"] for r in s.metrics(job_id=j)] == [1, 2, 3, 4, 5]
