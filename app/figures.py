@@ -1,8 +1,11 @@
 """Pure figure functions: API payloads (docs/api.md) in, plotly figures or small values out. No I/O.
 
 The dynamics figures are templates that the browser animates: static/animate.js restyles their data
-arrays and moves shapes 0 and 1 (see `t_shapes`), so trace order and shape order here are a contract
-with that file: curves trace i is unit `curve_units(units)[i]`, heat-map row i is unit `unit_order(units)[i]`.
+arrays once per digit and draws the current-t markers as HTML overlays (moving an overlay costs
+microseconds; a Plotly relayout costs tens of milliseconds). Trace and row order here are a contract with
+that file: heat-map row i is unit `unit_order(units)[0][i]`; curves trace c (c < len(curve_groups)) holds the
+units `curve_groups(units)[c]["units"]`, each as T points followed by a gap; the last curves trace is the
+highlighted (hovered) unit.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ ROLE_COLORS = {"part": "#0072B2", "intermediate": "#AAAAAA", "categorical": "#D5
 ROLE_ORDER = ("categorical", "intermediate", "part")
 ACTIVITY_SCALE = "Viridis"  # perceptually uniform sequential map for activity
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color="#222")
-FOG = "rgba(255,255,255,0.75)"
 # One row of class entries above the plot, so ten classes never need a scroll bar.
 CLASS_LEGEND = dict(
     title=dict(text="class"), orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=11), itemwidth=30
@@ -84,28 +86,10 @@ def unit_order(units: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[st
     return order, groups
 
 
-def curve_units(units: Sequence[dict[str, Any]]) -> list[int]:
-    """Units drawn in the activity-curves view (categorical units, grouped by class): the trace order."""
+def curve_groups(units: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Categorical units by class, as drawn in the activity-curves view: one trace per class, in this order."""
     order, groups = unit_order(units)
-    return [order[i] for g in groups if g["role"] == "categorical" for i in range(g["start"], g["stop"])]
-
-
-def t_shapes(t: float, T: int, band: bool = False) -> list[dict[str, Any]]:
-    """Shapes 0 and 1 that mark iteration t: a fog over the future (or, with band, a highlighted column)
-    and a line at t. static/animate.js moves exactly these two."""
-    line = dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0, y1=1, line=dict(color="#222", width=1.5))
-    if band:
-        first = dict(
-            type="rect", xref="x", yref="paper", x0=t - 0.5, x1=t + 0.5, y0=0, y1=1,
-            line=dict(color="#ff2d55", width=2), fillcolor="rgba(0,0,0,0)",
-        )  # fmt: skip
-        line = dict(line, line=dict(color="rgba(0,0,0,0)", width=0))
-    else:
-        first = dict(
-            type="rect", xref="x", yref="paper", x0=t, x1=T + 0.5, y0=0, y1=1, fillcolor=FOG, line=dict(width=0),
-            layer="above",
-        )  # fmt: skip
-    return [first, line]
+    return [{"cls": g["cls"], "units": order[g["start"] : g["stop"]]} for g in groups if g["role"] == "categorical"]
 
 
 def _unit_label(u: dict[str, Any]) -> str:
@@ -113,7 +97,7 @@ def _unit_label(u: dict[str, Any]) -> str:
     return f"unit {u['index']} ({u['role']}{cls})"
 
 
-def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
+def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
     """Units x iterations heat map of z_i(t), rows grouped by role and categorical units by class."""
     if not units:
         return empty_figure("No units: pick a model")
@@ -138,7 +122,7 @@ def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]]
     )
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.5, T + 0.5], fixedrange=True)
     fig.update_yaxes(autorange="reversed", showticklabels=False, fixedrange=True, range=[len(order) - 0.5, -0.5])
-    shapes = t_shapes(t, T, band=True)
+    shapes = []
     for g in groups[1:]:
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=g["start"] - 0.5, y1=g["start"] - 0.5,
                            line=dict(color="#fff", width=1)))  # fmt: skip
@@ -152,38 +136,45 @@ def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]]
     return fig
 
 
-def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
-    """Activity of every categorical unit over t, coloured by the class it votes for."""
-    by_index = {u["index"]: u for u in units}
-    members = curve_units(units)
-    if not members:
+def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
+    """Activity of every categorical unit over t, coloured by the class it votes for.
+
+    One trace per class (its units' curves joined by gaps) keeps the figure light enough to update within
+    a frame; a last, empty trace is filled by the browser with the hovered unit's curve."""
+    groups = curve_groups(units)
+    if not groups:
         return empty_figure("No categorical units (yet): train discriminatively")
     zz = None if z is None else np.asarray(z, dtype=float)
     fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND | dict(itemclick="toggleothers", itemdoubleclick="toggle")))
-    seen: set[int] = set()
-    for k in members:
-        c = int(by_index[k]["class"])
+    ts = list(range(1, T + 1))
+    for g in groups:
+        xs: list[int | None] = []
+        ys: list[float | None] = []
+        custom: list[int | None] = []
+        for k in g["units"]:
+            xs += [*ts, None]
+            ys += [*([0.0] * T if zz is None else zz[:, k].tolist()), None]
+            custom += [k] * T + [None]
+        c = int(g["cls"])
         fig.add_trace(
             go.Scatter(
-                x=list(range(1, T + 1)),
-                y=[0.0] * T if zz is None else zz[:, k].tolist(),
-                mode="lines",
-                line=dict(color=CLASS_COLORS[c], width=1.5),
-                name=str(c),
-                legendgroup=str(c),
-                showlegend=c not in seen,
-                customdata=[k] * T,
-                hovertemplate=f"unit {k} (class {c})<br>t = %{{x}}<br>z = %{{y:.3f}}<extra></extra>",
+                x=xs, y=ys, customdata=custom, mode="lines", name=f"{c} ({len(g['units'])})", legendgroup=str(c),
+                line=dict(color=CLASS_COLORS[c], width=1.2), opacity=0.85, connectgaps=False,
+                hovertemplate=f"unit %{{customdata}} (class {c})<br>t = %{{x}}<br>z = %{{y:.3f}}<extra></extra>",
             )
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=ts, y=[None] * T, mode="lines+markers", name="hovered unit", showlegend=False, hoverinfo="skip",
+            line=dict(color="#111", width=3.5), marker=dict(size=5),
         )
-        seen.add(c)
+    )  # fmt: skip
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
     fig.update_yaxes(title_text="activity z", rangemode="tozero")
-    fig.update_layout(shapes=t_shapes(t, T))
     return fig
 
 
-def probabilities_figure(probabilities: Sequence[Sequence[float]] | None, T: int, t: float) -> go.Figure:
+def probabilities_figure(probabilities: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
     """Class probabilities softmax(C z(t)) over t, one line per class."""
     p = np.full((T, 10), 0.1) if probabilities is None else np.asarray(probabilities, dtype=float)
     fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND))
@@ -197,7 +188,6 @@ def probabilities_figure(probabilities: Sequence[Sequence[float]] | None, T: int
         )  # fmt: skip
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
     fig.update_yaxes(title_text="probability", range=[0, 1.02])
-    fig.update_layout(shapes=t_shapes(t, T))
     return fig
 
 

@@ -4,7 +4,8 @@
  * The figures arrive from Python (app/figures.py) as templates: this file restyles their data once per
  * digit, then each frame only moves shapes 0 and 1 (the current-t markers) and repaints the
  * reconstruction canvas, interpolating between iterations so playback is smooth.
- * Contract with app/figures.py: heat-map row i is units.order[i]; curves trace i is units.curve_units[i].
+ * Contract with app/figures.py: heat-map row i is units.order[i]; curves trace c is the class group
+ * units.curve_groups[c] (each unit's T values, then a gap); the last curves trace is the hovered unit.
  */
 (function () {
   "use strict";
@@ -19,7 +20,7 @@
     source: null, // {kind: "digit", ref, image} | {kind: "drawn"}
     initialT: null,
     sliderEcho: null,
-    perf: { strokeEnd: null, firstFrame: null, latencies: [], frameTimes: [] },
+    perf: { strokeEnd: null, firstFrame: null, latencies: [], allViewsLatencies: [], frameTimes: [] },
   });
   const SPEED = 4; // iterations per second while playing
   const ns = (window.dash_clientside = window.dash_clientside || {});
@@ -64,24 +65,39 @@
     drawGrid("recon-canvas", img);
   }
 
-  /* Move the current-t markers: a band on the heat map, fog + line on the line charts. */
+  /* Place the overlays of one graph at fractional t (HTML, not Plotly: a relayout costs 50-700 ms here). */
+  function placeOverlays(id, tf, band) {
+    const g = gd(id);
+    const wrap = g && g.closest(".graph-wrap");
+    const fl = g && g._fullLayout;
+    if (!wrap || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) return;
+    const xa = fl.xaxis, sz = fl._size;
+    const gr = g.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
+    const ox = gr.left - wr.left, oy = gr.top - wr.top;
+    const x = (v) => ox + xa._offset + xa.l2p(v);
+    const cur = document.getElementById(`${id}-cursor`);
+    const top = `${oy + sz.t}px`, height = `${sz.h}px`;
+    if (cur) {
+      const x0 = band ? x(tf - 0.5) : x(tf) - 1;
+      const x1 = band ? x(tf + 0.5) : x(tf) + 1;
+      Object.assign(cur.style, { display: "block", left: `${x0}px`, width: `${x1 - x0}px`, top, height });
+    }
+    const fog = document.getElementById(`${id}-fog`);
+    if (fog) {
+      const x0 = x(tf) + 1, x1 = ox + xa._offset + xa._length;
+      Object.assign(fog.style, { display: x1 > x0 ? "block" : "none", left: `${x0}px`, width: `${Math.max(0, x1 - x0)}px`, top, height });
+    }
+  }
+
+  /* One frame at fractional t: overlays, reconstruction, and (on integer steps) labels, slider and URL. */
   function renderFrame(tf) {
     const t0 = performance.now();
     const T = S.T;
     tf = Math.max(1, Math.min(T, tf));
     S.t = tf;
-    const h = gd("heatmap-graph");
-    if (h && h.layout && h.layout.shapes && h.layout.shapes.length > 1) {
-      window.Plotly.relayout(h, { "shapes[0].x0": tf - 0.5, "shapes[0].x1": tf + 0.5 });
-    }
-    for (const id of ["curves-graph", "probs-graph"]) {
-      const g = gd(id);
-      if (g && g.layout && g.layout.shapes && g.layout.shapes.length > 1) {
-        window.Plotly.relayout(g, {
-          "shapes[0].x0": tf, "shapes[1].x0": tf, "shapes[1].x1": tf,
-        });
-      }
-    }
+    placeOverlays("heatmap-graph", tf, true);
+    placeOverlays("curves-graph", tf, false);
+    placeOverlays("probs-graph", tf, false);
     drawRecon(tf);
     const ti = Math.round(tf);
     if (ti !== S.shownT) {
@@ -97,7 +113,7 @@
       }
       S.sliderEcho = ti;
       setProps("iteration-slider", { value: ti });
-      syncUrl();
+      if (!S.playing) syncUrl();
     }
     const views = document.querySelector(".views-grid");
     if (views) views.dataset.frame = tf.toFixed(3);
@@ -105,7 +121,30 @@
       S.perf.firstFrame = performance.now();
       S.perf.latencies.push(S.perf.firstFrame - S.perf.strokeEnd);
     }
-    S.perf.lastRender = performance.now() - t0;
+    S.perf.renderMs = performance.now() - t0;
+  }
+
+  /* Linked hover: mark unit k's row in the heat map and draw its curve bold in the curves view. */
+  function highlightUnit(k) {
+    const u = S.units;
+    if (!u) return;
+    const h = gd("heatmap-graph"), row = document.getElementById("heatmap-graph-row");
+    const r = u.order.indexOf(k);
+    if (h && row && h._fullLayout && h._fullLayout.yaxis && r >= 0) {
+      const ya = h._fullLayout.yaxis, xa = h._fullLayout.xaxis, wrap = h.closest(".graph-wrap");
+      const gr = h.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
+      const y0 = ya.l2p(r - 0.5), y1 = ya.l2p(r + 0.5);
+      Object.assign(row.style, {
+        display: "block", left: `${gr.left - wr.left + xa._offset}px`, width: `${xa._length}px`,
+        top: `${gr.top - wr.top + ya._offset + Math.min(y0, y1)}px`, height: `${Math.abs(y1 - y0)}px`,
+      });
+    }
+    const c = gd("curves-graph");
+    if (c && c.data && S.enc && c.data.length === u.curve_groups.length + 1) {
+      const cls = u.units[String(k)] ? u.units[String(k)]["class"] : 0;
+      const colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#B8A400", "#000000", "#882255", "#999933"];
+      window.Plotly.restyle(c, { y: [S.enc.z.map((zt) => zt[k])], "line.color": colors[cls] || "#111" }, [c.data.length - 1]);
+    }
   }
 
   function setPlayLabel() {
@@ -181,16 +220,41 @@
     if (enc.reconstructions) for (const row of enc.reconstructions[enc.iterations - 1]) for (const v of row) mx = Math.max(mx, v);
     S.inputMax = mx || 1;
     const T = enc.iterations;
-    // Heat map: rows in units.order, columns t.
+    // Heat map first (rows in units.order, columns t): it and the reconstruction make the first frame.
     const zRows = u.order.map((k) => enc.z.map((zt) => zt[k]));
     window.Plotly.restyle(h, { z: [zRows] }, [0]);
-    if (c && c.data && c.data.length === u.curve_units.length && u.curve_units.length) {
-      window.Plotly.restyle(c, { y: u.curve_units.map((k) => enc.z.map((zt) => zt[k])) },
-        u.curve_units.map((_, i) => i));
+    // The line charts follow on the next animation frames, one per frame, so no frame waits for all
+    // three restyles (each costs 50-80 ms on this machine's software-rendered Chromium).
+    const seq = S.seq;
+    const later = [];
+    if (c && c.data && c.data.length === u.curve_groups.length + 1 && u.curve_groups.length) {
+      later.push(() => {
+        // One trace per class: each unit's T values then a gap (app/figures.py: curves_figure).
+        const ys = u.curve_groups.map((g) => {
+          const y = [];
+          for (const k of g.units) {
+            for (let t = 0; t < T; t++) y.push(enc.z[t][k]);
+            y.push(null);
+          }
+          return y;
+        });
+        ys.push(new Array(T).fill(null));
+        window.Plotly.restyle(c, { y: ys }, [...Array(ys.length).keys()]);
+      });
     }
-    const probs = [];
-    for (let k = 0; k < 10; k++) probs.push(enc.probabilities.map((pt) => pt[k]));
-    window.Plotly.restyle(p, { y: probs }, [...Array(10).keys()]);
+    later.push(() => {
+      const probs = [];
+      for (let k = 0; k < 10; k++) probs.push(enc.probabilities.map((pt) => pt[k]));
+      window.Plotly.restyle(p, { y: probs }, [...Array(10).keys()]);
+      S.perf.allViews = performance.now();
+      if (S.perf.strokeEnd !== null) S.perf.allViewsLatencies.push(S.perf.allViews - S.perf.strokeEnd);
+    });
+    const runLater = () => {
+      if (seq !== S.seq || !later.length) return;
+      later.shift()();
+      requestAnimationFrame(() => setTimeout(runLater, 0));
+    };
+    requestAnimationFrame(() => setTimeout(runLater, 0));
     drawGrid("input-canvas", enc.input);
     const pred = document.getElementById("prediction");
     if (pred) pred.textContent = String(enc.prediction);
@@ -241,7 +305,7 @@
 
   const api = {
     state: S,
-    renderFrame, play, pause, step, encode,
+    renderFrame, play, pause, step, encode, highlightUnit,
     /* Called by static/canvas.js when a stroke ends (image: PNG data URL of the drawing). */
     encodeDrawing(dataUrl) {
       S.source = { kind: "drawn" };
@@ -305,6 +369,7 @@
       const cls = u.role === "part" ? "" : `, class ${u["class"]}`;
       const text = `unit ${u.index}: ${u.role}${cls} · angle ${u.angle.toFixed(2)} rad · ||C_i|| ${u.c_norm.toFixed(2)}`;
       const href = `/units?model=${encodeURIComponent(S.units.model_id)}&unit=${u.index}`;
+      highlightUnit(u.index);
       return [u.decoder_png, text, href];
     },
     /* Header: keep the model in the navigation links and show a one-line summary of it. */
@@ -334,6 +399,13 @@
     if (b.id === "play-button") S.playing ? pause() : play(false);
     else if (b.id === "step-button") step(1);
     else if (b.id === "step-back-button") step(-1);
+  });
+  let resizeQueued = false;
+  window.addEventListener("resize", () => {
+    if (resizeQueued || !S.enc) return;
+    resizeQueued = true;
+    // Plotly resizes responsive graphs on the same event: place the overlays after it has.
+    setTimeout(() => { resizeQueued = false; renderFrame(S.t); }, 150);
   });
   document.addEventListener("keydown", (ev) => {
     if (!S.enc || !ev.target.closest || ev.target.closest("input, textarea, [role=slider], [role=combobox], .dash-dropdown")) return;

@@ -40,7 +40,7 @@ def slim_units(payload: dict[str, Any], model_id: str, T: int) -> dict[str, Any]
             for u in units
         },
         "order": order,
-        "curve_units": figures.curve_units(units),
+        "curve_groups": figures.curve_groups(units),
     }
 
 
@@ -68,9 +68,9 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None):
     units = payload["data"]
     return (
         slim_units(payload, model_id, T),
-        figures.heatmap_figure(units, None, T, T),
-        figures.curves_figure(units, None, T, T),
-        figures.probabilities_figure(None, T, T),
+        figures.heatmap_figure(units, None, T),
+        figures.curves_figure(units, None, T),
+        figures.probabilities_figure(None, T),
         T,
         {i: str(i) for i in range(1, T + 1)},
     )

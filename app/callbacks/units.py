@@ -169,7 +169,7 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
                                 id=ids.UNIT_HIST,
                                 figure=figures.histogram_figure(u.get("histogram", {}), u.get("fraction_active", 0)),
                                 config=graph_cfg,
-                                className="graph graph-small",
+                                style={"height": "210px"},
                             ),
                         ]
                     ),
@@ -180,7 +180,7 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
                                 id=ids.UNIT_WEIGHTS,
                                 figure=figures.class_weights_figure(u.get("classifier_weights", [0] * 10)),
                                 config=graph_cfg,
-                                className="graph graph-small",
+                                style={"height": "210px"},
                             ),
                         ]
                     ),

@@ -17,6 +17,17 @@ def _panel(title: str, help_text: str, *body: object, class_name: str = "") -> h
     )
 
 
+def _graph(graph_id: str, height: int, config: dict[str, object], row_marker: bool = False) -> html.Div:
+    """A graph plus the overlays static/animate.js moves each frame (a band or a line at t, fog over t' > t)."""
+    overlays = [html.Div(id=f"{graph_id}-cursor", className="t-band" if row_marker else "t-line")]
+    overlays.append(html.Div(id=f"{graph_id}-row", className="row-marker") if row_marker else
+                    html.Div(id=f"{graph_id}-fog", className="t-fog"))  # fmt: skip
+    return html.Div(
+        className="graph-wrap",
+        children=[dcc.Graph(id=graph_id, config=config, style={"height": f"{height}px"}), *overlays],
+    )
+
+
 def layout(model: str | None = None, digit: str | None = None, t: str | None = None, **_: object) -> html.Div:
     """Page state (model, digit, t) comes from the URL query, so a view can be shared."""
     try:
@@ -129,15 +140,16 @@ def layout(model: str | None = None, digit: str | None = None, t: str | None = N
                                         "Categorical units build up",
                                         "Activity of each categorical unit over t, coloured by the class it votes for: "
                                         "the right class's prototypes grow while the others are suppressed. "
-                                        "Click a class in the legend to isolate it.",
-                                        dcc.Graph(id=ids.CURVES, config=graph_cfg, style={"height": "230px"}),
+                                        "Click a class in the legend to isolate it. "
+                                        "The fog covers iterations still to come.",
+                                        _graph(ids.CURVES, 240, graph_cfg),
                                     ),
                                     _panel(
                                         "Class probabilities",
                                         "softmax(C z(t)) at every iteration: the decision firms up "
                                         "as the code settles.",
                                         html.Div(id=ids.PROB_AT_T, className="prob-at-t"),
-                                        dcc.Graph(id=ids.PROBS, config=graph_cfg, style={"height": "210px"}),
+                                        _graph(ids.PROBS, 220, graph_cfg),
                                     ),
                                     _panel(
                                         "Reconstruction D z(t)",

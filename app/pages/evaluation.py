@@ -25,7 +25,7 @@ def layout(**_: object) -> html.Div:
                         className="help",
                     ),
                     html.Div(id=ids.EVAL_SUMMARY, className="summary"),
-                    dcc.Loading(dcc.Graph(id=ids.CONFUSION, config={"displaylogo": False}, className="graph square")),
+                    dcc.Loading(dcc.Graph(id=ids.CONFUSION, config={"displaylogo": False}, style={"height": "480px"})),
                 ],
             ),
             html.Section(
@@ -33,7 +33,7 @@ def layout(**_: object) -> html.Div:
                 children=[
                     html.H2("Digits in the cell"),
                     html.P("Click a digit to watch the model's dynamics on it.", className="help"),
-                    html.Div("Click a cell of the matrix.", id=ids.CELL_DIGITS, className="gallery gallery-wide"),
+                    html.Div(html.P("Click a cell of the matrix."), id=ids.CELL_DIGITS, className="cell-digits"),
                 ],
             ),
         ],

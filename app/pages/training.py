@@ -131,7 +131,7 @@ def layout(job: str | None = None, **_: object) -> html.Div:
                         "Zoom is kept while new epochs arrive.",
                         className="help",
                     ),
-                    dcc.Graph(id=ids.TRAINING_CURVES, config={"displaylogo": False}, className="graph graph-tall"),
+                    dcc.Graph(id=ids.TRAINING_CURVES, config={"displaylogo": False}, style={"height": "520px"}),
                 ],
             ),
         ],

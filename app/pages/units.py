@@ -33,7 +33,7 @@ def layout(model: str | None = None, unit: str | None = None, **_: object) -> ht
                         "to open the unit.",
                         className="help",
                     ),
-                    dcc.Graph(id=ids.SCATTER, config=cfg, className="graph"),
+                    dcc.Graph(id=ids.SCATTER, config=cfg, style={"height": "440px"}),
                 ],
             ),
             html.Section(
