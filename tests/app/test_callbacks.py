@@ -1,0 +1,78 @@
+"""Pure helpers of the dashboard callbacks: form validation, model choice, evaluation cells, unit payloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.callbacks.dynamics import dataset_of, slim_units
+from app.callbacks.evaluation import cell_members
+from app.callbacks.shell import choose_model, model_label
+from app.callbacks.training import validate_job
+
+MODELS = [
+    {"id": "a", "name": "a", "dataset": "mnist", "hidden_units": 400, "iterations": 11, "test_error": 1.2},
+    {"id": "b", "name": "b", "dataset": "fashion-mnist", "hidden_units": 32, "iterations": 5, "test_error": None,
+     "source": "job"},
+]  # fmt: skip
+
+
+def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
+    body, errors = validate_job({"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01",
+                                 "epochs": None, "name": " my-run "})  # fmt: skip
+    assert errors == {}
+    assert body == {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": 0.01, "name": "my-run"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("hidden_units", 0, "1..4096"),
+        ("hidden_units", 5000, "1..4096"),
+        ("iterations", 2.5, "whole number"),
+        ("learning_rate", 0, "(0, 1]"),
+        ("learning_rate", "abc", "number"),
+        ("batch_size", -1, "1..50000"),
+        ("name", "no spaces please", "letters"),
+    ],
+)
+def test_validate_job_reports_each_bad_field(field, value, message):
+    _, errors = validate_job({"preset": "fast", field: value})
+    assert list(errors) == [field] and message in errors[field]
+
+
+def test_validate_job_needs_at_least_one_epoch():
+    _, errors = validate_job({"epochs": 0, "unsupervised_epochs": 0})
+    assert "at least one epoch" in errors["epochs"]
+
+
+def test_choose_model_prefers_url_on_navigation_then_current_then_first():
+    assert choose_model(MODELS, "b", "a", from_url=True) == "b"
+    assert choose_model(MODELS, "b", "a", from_url=False) == "a"
+    assert choose_model(MODELS, "zzz", None, from_url=True) == "a"
+    assert choose_model(MODELS, None, "gone", from_url=False) == "a"
+    assert choose_model([], "a", "a", from_url=True) is None
+
+
+def test_model_label_and_dataset():
+    assert model_label(MODELS[0]) == "a (400u, T=11 · 1.20% err)"
+    assert model_label(MODELS[1]) == "b (32u, T=5 · job)"
+    assert dataset_of(MODELS, "b") == "fashion-mnist" and dataset_of(MODELS, "nope") == "mnist"
+
+
+def test_slim_units_keeps_order_and_groups():
+    units = [
+        {"index": 0, "role": "part", "class": 1, "angle": 0.1, "c_norm": 0.1, "s_norm": 0, "decoder_png": "p0",
+         "encoder_png": "e0"},
+        {"index": 1, "role": "categorical", "class": 4, "angle": 1.0, "c_norm": 2.0, "s_norm": 0, "decoder_png": "p1",
+         "encoder_png": "e1"},
+    ]  # fmt: skip
+    slim = slim_units({"data": units}, "m", 11)
+    assert slim["order"] == [1, 0] and slim["curve_groups"] == [{"cls": 4, "units": [1]}]
+    assert slim["units"]["1"]["decoder_png"] == "p1" and "encoder_png" not in slim["units"]["1"]
+
+
+def test_cell_members_lists_one_cell():
+    ev = {"misclassified": [{"index": 5, "label": 3, "prediction": 8}, {"index": 9, "label": 3, "prediction": 5},
+                            {"index": 11, "label": 3, "prediction": 8}]}  # fmt: skip
+    assert [d["index"] for d in cell_members(ev, 3, 8)] == [5, 11]
+    assert cell_members(ev, 8, 3) == []
