@@ -173,7 +173,9 @@ class JobManager:
                 )
         free = self.settings.max_jobs - self.running_count()
         if free > 0:
-            for job in reversed(self.store.list_jobs(statuses=("queued",)))[:free]:
+            # a resumed job whose previous worker is still exiting waits for the next pass
+            queued = [j for j in reversed(self.store.list_jobs(statuses=("queued",))) if j.id not in self.procs]
+            for job in queued[:free]:
                 self.start(job)
 
     def start(self, job: JobRow) -> None:
