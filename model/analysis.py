@@ -35,6 +35,25 @@ def roles_from_angles(angles: np.ndarray) -> np.ndarray:
     return roles.astype(str)
 
 
+def relative_roles(angles: np.ndarray, fraction: float = 1 / 3) -> np.ndarray:
+    """Roles by rank of the angle instead of the fixed 0.5/0.7 rad thresholds: the lowest `fraction` of
+    units are "part", the highest "categorical", the rest "intermediate".
+
+    The paper stresses that the roles form a continuum (spec 5.1) and its thresholds were set for its own
+    SGD-trained model; a model whose angles all fall on one side of them (an Adam-trained one, say) can
+    still be compared along that continuum this way. Ties are broken by unit index.
+    """
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"fraction must be in (0, 0.5], got {fraction}")
+    angles = np.asarray(angles)
+    order = np.argsort(angles, kind="stable")
+    k = int(len(angles) * fraction)
+    roles = np.full(len(angles), "intermediate", dtype=object)
+    roles[order[:k]] = "part"
+    roles[order[len(angles) - k :]] = "categorical"
+    return roles.astype(str)
+
+
 @torch.no_grad()
 def unit_roles(model: DrSAE) -> dict[str, np.ndarray]:
     """Per unit: angle, role, the class it projects to most strongly, ||C_i|| and ||(S - I)_i||.

@@ -16,17 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
-from plotly.offline import get_plotlyjs
-from plotly.subplots import make_subplots
 
 from model import analysis as A
 from model.data import Split
 from model.drsae import DrSAE
 
+try:
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
+    from plotly.subplots import make_subplots
+except ImportError:  # a training machine may lack plotly: the analyses and paper.md still work there
+    go = None
+
 ROLE_COLORS = {"part": "#1f77b4", "intermediate": "#9e9e9e", "categorical": "#d62728"}
 SIDE = 28  # MNIST images are 28 x 28
+CONTINUUM_MIN_RHO = 0.2  # |Spearman| below which a trend along the angle is called absent
 
 
 # ------------------------------------------------------------------------------------- analyses
@@ -41,15 +46,30 @@ def compute_analyses(
     n_units_decoders: int = 3,
     progressive_classes: tuple[int, ...] = (3, 3, 5, 6),
     progressive_steps: int = 10,
+    roles_mode: str = "auto",
 ) -> dict[str, Any]:
     """Every analysis of spec 5 on `model` and (the first images of) `split`, as numpy arrays and dicts.
 
-    Units for the dictionary figure span the angle range; units for the optimal-decoder figure are the
+    `roles_mode`: "paper" uses the 0.5/0.7 rad thresholds; "relative" the angle terciles (A.relative_roles);
+    "auto" the thresholds unless they leave part- or categorical-units empty. Units for the dictionary
+    figure span the angle range; units for the optimal-decoder figure are the
     most part-like and most categorical-like units among those active on at least 1% of the inputs.
     """
+    if roles_mode not in ("auto", "paper", "relative"):
+        raise ValueError(f"roles_mode must be auto, paper or relative, got {roles_mode!r}")
     model = model.eval()
     x, y = split.x, split.y
     units = A.unit_roles(model)
+    units["paper_role"] = units["role"]
+    basis = "the paper's thresholds (part < 0.5 rad, categorical > 0.7 rad)"
+    if roles_mode == "relative" or (
+        roles_mode == "auto" and not ({"part", "categorical"} <= set(units["role"].tolist()))
+    ):
+        units["role"] = A.relative_roles(units["angle"])
+        basis = (
+            "relative roles: the third of units with the smallest angles as part-units, the third with the "
+            "largest as categorical-units (the paper's 0.5/0.7 rad thresholds leave one role empty here)"
+        )
     roles = units["role"]
     dyn = A.activity_dynamics(model, x[:n_dynamics], roles)
     order = np.argsort(units["angle"])
@@ -70,6 +90,8 @@ def compute_analyses(
     full = A.progressive_reconstruction(model, x[0])
     return {
         "units": units,
+        "role_basis": basis,
+        "role_basis_short": "paper thresholds" if basis.startswith("the paper") else "relative roles (angle terciles)",
         "dynamics": dyn,
         "summary": A.role_summary(units, dyn),
         "dictionary": {
@@ -108,7 +130,9 @@ def _compare(cat: float, part: float, rho: float, larger: bool = True) -> str:
     if math.isfinite(cat) and math.isfinite(part):
         return "consistent" if (cat > part) == larger else "not observed"
     if math.isfinite(rho):
-        return ("consistent (continuum)" if (rho > 0) == larger else "not observed (continuum)") + ", roles missing"
+        if abs(rho) < CONTINUUM_MIN_RHO:
+            return "not observed (no relation with the angle)"
+        return "consistent (continuum)" if (rho > 0) == larger else "not observed (opposite trend)"
     return "undetermined"
 
 
@@ -119,7 +143,8 @@ def claims(an: dict[str, Any]) -> list[Claim]:
     part, cat = r["part"], r["categorical"]
     out = []
     q = s["angle_quantiles"]
-    n_part, n_cat, n_mid = part["count"], cat["count"], r["intermediate"]["count"]
+    paper_roles = an["units"]["paper_role"]
+    n_part, n_cat, n_mid = (int((paper_roles == k).sum()) for k in ("part", "categorical", "intermediate"))
     out.append(
         Claim(
             "Part-units (angle < 0.5 rad) and categorical-units (angle > 0.7 rad) both exist, on a continuum (5.1)",
@@ -300,7 +325,9 @@ def fig_roles_scatter(an: dict[str, Any]) -> go.Figure:
         for thr in (A.PART_MAX_ANGLE, A.CATEGORICAL_MIN_ANGLE):
             fig.add_vline(x=thr, line_dash="dash", line_color="black", row=1, col=col)
     fig.update_xaxes(title="angle between E_i and D_i (rad)")
-    fig.update_layout(title="Unit roles: part-units (< 0.5 rad) and categorical-units (> 0.7 rad)", height=450)
+    fig.update_layout(
+        title=f"Unit roles: ‖(S - I)_i‖ and ‖C_i‖ against the angle (colours: {an['role_basis_short']})", height=450
+    )
     return fig
 
 
@@ -448,7 +475,9 @@ def fig_activity(an: dict[str, Any]) -> go.Figure:
     fig.update_xaxes(title="iteration t", row=1, col=1)
     fig.update_xaxes(title="angle (rad)", row=1, col=2)
     fig.update_xaxes(title="angle (rad)", row=1, col=3)
-    fig.update_layout(title=f"Activity over time ({an['n_images']['dynamics']} test images)", height=430)
+    fig.update_layout(
+        title=f"Activity over time ({an['n_images']['dynamics']} test images; {an['role_basis_short']})", height=430
+    )
     return fig
 
 
@@ -580,6 +609,8 @@ def write_html(
 ) -> Path:
     """One self-contained page: provenance, the results table, the claims table and every figure.
     plotly.js is embedded once in the head, so the file opens offline; each figure is a div."""
+    if go is None:
+        raise RuntimeError("plotly is not installed here, so paper.html cannot be written (paper.md was)")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -599,6 +630,7 @@ def write_html(
         parts += [
             f"<h2>Analyses of {html.escape(source)}</h2>",
             "<h3>The paper's claims against the measured numbers</h3>",
+            f"<p>Roles below: {html.escape(an['role_basis'])}.</p>",
             _markdown_table_html(claims_markdown(claims(an))),
         ]
         for k, (name, caption, fig) in enumerate(figures(an)):

@@ -294,14 +294,14 @@ def write_reports(
         md += [
             f"## Analyses ({source})",
             "",
-            "Interactive figures: paper.html. Roles use the paper's thresholds on the encoder-decoder angle "
-            "(part < 0.5 rad, categorical > 0.7 rad).",
+            f"Interactive figures: paper.html. Roles: {an['role_basis']}.",
             "",
             R.claims_markdown(R.claims(an)),
             "",
         ]
     md_path = out / "paper.md"
     md_path.write_text("\n".join(md), encoding="utf-8")
+    print(f"wrote {md_path}", flush=True)
     html_path = R.write_html(
         out / "paper.html",
         title="DrSAE reproduction: Rolfe & LeCun, ICLR 2013",

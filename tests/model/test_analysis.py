@@ -48,6 +48,15 @@ def test_orthogonal_encoder_makes_a_categorical_unit_and_0_6_rad_an_intermediate
     assert list(roles["role"][:3]) == ["categorical", "intermediate", "part"]
 
 
+def test_relative_roles_split_by_angle_rank() -> None:
+    angles = np.array([1.2, 0.9, 1.0, 1.5, 0.8, 1.1])
+    roles = ["categorical", "part", "intermediate", "categorical", "part", "intermediate"]
+    assert list(A.relative_roles(angles)) == roles  # 0.8, 0.9 lowest; 1.2, 1.5 highest
+    assert set(A.relative_roles(angles, fraction=0.5)) == {"part", "categorical"}
+    with pytest.raises(ValueError):
+        A.relative_roles(angles, fraction=0.7)
+
+
 def test_unit_roles_class_and_norms() -> None:
     model = ista_model(n_hidden=4)
     with torch.no_grad():

@@ -141,3 +141,27 @@ def test_mosaic_scales_each_tile() -> None:
     assert m.shape == (28, 57)
     assert np.isnan(m[:, 28]).all()
     assert np.allclose(m[:, :28], 1.0) and np.allclose(m[:, 29:], -1.0)
+
+
+def test_compute_analyses_falls_back_to_relative_roles_when_one_role_is_empty() -> None:
+    import torch
+
+    from model import report as R
+    from model.data import Split
+    from model.drsae import DrSAE
+
+    gen = torch.Generator().manual_seed(0)
+    model = DrSAE(784, 12, 10, 3)
+    model.reset_parameters(templates=torch.rand(30, 784, generator=gen), generator=gen)  # ISTA: all part-units
+    x = torch.rand(60, 784, generator=gen)
+    split = Split(x / x.norm(dim=1, keepdim=True), torch.arange(60) % 10)
+    an = R.compute_analyses(model, split, n_dynamics=60, n_decoders=60)
+    assert set(an["units"]["paper_role"]) == {"part"}
+    assert list(np.unique(an["units"]["role"], return_counts=True)[1]) == [4, 4, 4]  # terciles
+    assert an["role_basis_short"].startswith("relative")
+    paper = R.compute_analyses(model, split, n_dynamics=60, n_decoders=60, roles_mode="paper")
+    assert set(paper["units"]["role"]) == {"part"} and paper["role_basis_short"] == "paper thresholds"
+    items = R.claims(an)
+    assert len(items) == 9 and items[0].verdict == "not observed"  # no categorical-unit at 0.7 rad
+    assert "12 part, 0 in-between, 0 categorical" in items[0].measured
+    assert len(R.figures(an)) == 9
