@@ -85,6 +85,21 @@ def learning_rate(cfg: TrainConfig, *, samples: int, phase: str, sup_step: int, 
     return cfg.lr
 
 
+class PlainSGD(torch.optim.Optimizer):
+    """p <- p - lr * grad, nothing else (the authors' optimiser, spec 3.2). Unlike torch.optim.SGD it
+    takes a rate held in a device tensor, so the step can be captured in a CUDA graph."""
+
+    def __init__(self, params: list[dict[str, Any]], lr: float) -> None:
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.sub_(p.grad * group["lr"])
+
+
 def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim.Optimizer:
     groups = model.param_groups(cfg.lr)
     if graphed:  # a captured step reads the rate from device memory, so it must be a tensor
@@ -92,7 +107,7 @@ def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim
         for g in groups:
             g["lr"] = torch.tensor(g["lr"], device=device)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.0)
+        return PlainSGD(groups, lr=cfg.lr)
     return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed)
 
 
@@ -100,7 +115,7 @@ def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim
 class Stepper:
     """One optimisation step on a batch given by indices into on-device training data.
 
-    Eager by default. With `graphed` (CUDA, Adam) the whole step (gather, forward over T iterations,
+    Eager by default. With `graphed` (CUDA) the whole step (gather, forward over T iterations,
     backward through time, Adam, projection, running sums) is captured once per phase as a CUDA graph
     and replayed, which removes the per-kernel launch cost that dominates a model this small.
     """
@@ -261,7 +276,7 @@ def train(
     model = DrSAE(784, cfg.hidden, 10, cfg.T, e_bound=cfg.e_bound)
     model.reset_parameters(templates=train_split.x.cpu(), generator=gen)
     model.to(device)
-    graphed = cfg.cuda_graphs and device.type == "cuda" and world_size == 1 and cfg.optimizer == "adam"
+    graphed = cfg.cuda_graphs and device.type == "cuda" and world_size == 1
     opt = make_optimizer(model, cfg, graphed)
     state = TrainState()
     if resume:
