@@ -7,14 +7,17 @@ and they leave streaming responses (server-sent events) alone.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 try:
@@ -153,9 +156,33 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     return JSONResponse({"detail": f"Invalid request: {text}", "errors": jsonable_encoder(errors)}, status_code=422)
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The documented methods of the OpenAPI path template that `path` fits."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(tpl)) + "$"), sorted(m.upper() for m in ops))
+            for tpl, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    return next((methods for rx, methods in table if rx.match(path)), [])
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """As FastAPI's, except that a 405 lists in `Allow` every documented method of the path (Starlette
+    names only those of the first route it matched, e.g. POST for /api/jobs, which has GET too)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = _allowed_methods(request.app, request.url.path)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+    return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
+
+
 def install(app: FastAPI, max_body_bytes: int) -> None:
-    """Middlewares (timing outermost, so it times the limit too), the 422 handler and its OpenAPI schema."""
+    """Middlewares (timing outermost, so it times the limit too), error handlers and the 422 schema."""
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(TimingMiddleware)
 

@@ -13,7 +13,11 @@ from server.registry import encode
 from server.schemas import EncodeRequest, EncodeResult, Message
 from server.web import FastJSONResponse
 
-router = APIRouter(prefix="/api/models", tags=["encode"])
+router = APIRouter(
+    prefix="/api/models",
+    tags=["encode"],
+    responses={400: {"model": Message, "description": "The body cannot be parsed"}},
+)
 
 
 def model_input(req: EncodeRequest) -> np.ndarray:

@@ -22,7 +22,9 @@ from server.registry import job_model_id
 from server.schemas import JobCreate, JobPublic, JobsPublic, Message, MetricsPublic
 from server.store import JobRow, Store
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/api/jobs", tags=["jobs"], responses={400: {"model": Message, "description": "The body cannot be parsed"}}
+)
 NOT_FOUND = {404: {"model": Message, "description": "No such job"}}
 AUTH = {401: {"model": Message, "description": "DRSAE_TOKEN is set and the bearer token is missing or wrong"}}
 CONFLICT = {409: {"model": Message, "description": "The job's state does not allow this"}}
