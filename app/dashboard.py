@@ -5,17 +5,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
 from pathlib import Path
+from typing import Any
 
 import fastapi
 from dash import Dash
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import api as api_client
 from app.layout import shell
 
 REPO = Path(__file__).resolve().parent.parent
 _APP: Dash | None = None
+
+
+class _DashFirstRequest:
+    """Run Dash's first-request setup (assets, inline scripts, callbacks, the pages router) before the first
+    page is served, whatever its path.
+
+    Dash 4.4.1's FastAPI middleware runs that setup only for "/" and "/_dash-*" requests, so a first visit
+    to e.g. /units got an index page without the assets and the clientside functions (console errors)."""
+
+    def __init__(self, app: ASGIApp, dash_app: Dash) -> None:
+        self.app = app
+        self.dash_app = dash_app
+        self.done = False
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.done and scope["type"] == "http" and not scope["path"].startswith("/api"):
+            async with self.lock:
+                if not self.done:
+                    for func in self.dash_app.backend._before_request_funcs:  # noqa: SLF001
+                        result: Any = func()
+                        if inspect.isawaitable(result):
+                            await result
+                    self.done = True
+        await self.app(scope, receive, send)
 
 
 def attach(api: fastapi.FastAPI) -> None:
@@ -38,4 +67,5 @@ def attach(api: fastapi.FastAPI) -> None:
     # Registers every page's dash.callback functions (Dash collects them when the first request comes in).
     # Dash keeps pages and callbacks in globals: one Dash app per process (a second attach gets no callbacks).
     importlib.import_module("app.callbacks.all")
+    api.add_middleware(_DashFirstRequest, dash_app=dash_app)
     _APP = dash_app

@@ -33,3 +33,40 @@ def tiny_run(
     }
     checkpoint.save_run(run, model, info)
     return run
+
+
+# ---- Browser tests (tests/browser): Playwright driving Debian's Chromium ---------------------------------
+
+
+def chromium_launch_args() -> dict:
+    """Launch options for Debian's /usr/bin/chromium (Playwright's own browsers are not installed here)."""
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"],  # fmt: skip
+    }
+
+
+class BrowserPage:
+    """A Playwright page plus the base URL and every console error / uncaught exception seen on it."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.base = base_url
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def screenshot(self, name: str, docs: bool = False, full_page: bool = True) -> Path:
+        """Save test-artifacts/<name>.png; with docs, also docs/screenshots/<name>.png (for the README)."""
+        repo = Path(__file__).resolve().parents[1]
+        out = repo / "test-artifacts" / f"{name}.png"
+        out.parent.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(out), full_page=full_page)
+        if docs:
+            (repo / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
+            (repo / "docs" / "screenshots" / f"{name}.png").write_bytes(out.read_bytes())
+        return out

@@ -92,6 +92,7 @@ def layout(model: str | None = None, digit: str | None = None, t: str | None = N
                             ],
                         ),
                         html.Div(id=ids.STATUS, className="status", role="status"),
+                        class_name="panel-gallery",
                     ),
                 ],
             ),

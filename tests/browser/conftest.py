@@ -1,0 +1,106 @@
+"""Browser-test fixtures: a live `uvicorn server.main:app` on a free port with a tiny trained model, and
+Debian's headless Chromium driven by Playwright (no `playwright install`: /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.helpers import BrowserPage, chromium_launch_args  # noqa: E402
+
+ARTIFACTS = REPO / "test-artifacts"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+DEV_MODEL = REPO / "var" / "devmodels" / "dev400"  # optional: a better-trained model for the docs screenshots
+TINY = "tiny"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path("/usr/bin/chromium").exists():
+    pytest.skip("Debian chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_tiny(models: Path) -> None:
+    """A smoke-preset model with T = 11 (so the animation has the paper's 11 iterations), in seconds."""
+    cmd = [sys.executable, "-m", "model.train", "--preset", "smoke", "--hidden", "64", "--T", "11",
+           "--epochs", "3", "--out", str(models / TINY), "--no-progress", "--threads", "1"]  # fmt: skip
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The whole app (API + dashboard) in a subprocess; yields {url, models}."""
+    root = tmp_path_factory.mktemp("drsae-browser")
+    models, var = root / "models", root / "var"
+    models.mkdir()
+    _train_tiny(models)
+    ids = [TINY]
+    if (DEV_MODEL / "model.safetensors").exists():
+        shutil.copytree(DEV_MODEL, models / "dev400", ignore=shutil.ignore_patterns("state.pt"))
+        ids.append("dev400")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DRSAE_NO_DASHBOARD", "DRSAE_TOKEN", "DRSAE_API_URL")}
+    env.update(DRSAE_MODELS_DIR=str(models), DRSAE_VAR_DIR=str(var), DRSAE_KILL_JOBS_ON_EXIT="1", DRSAE_DEVICE="cpu")
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "server.log", "w")  # noqa: SIM115  (closed in teardown)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {ARTIFACTS / 'server.log'}")
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not answer /api/health within 60 s")
+            time.sleep(0.25)
+        yield {"url": url, "models": ids, "docs_model": ids[-1]}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(**chromium_launch_args())
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[BrowserPage]:
+    """A fresh 1280x800 page that records console errors and uncaught exceptions."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    bp = BrowserPage(ctx.new_page(), live_server["url"])
+    yield bp
+    ctx.close()
