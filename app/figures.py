@@ -317,11 +317,13 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
         x = switch - 0.5
         for row in (1, 2):
             fig.add_vline(x=x, line=dict(color="#D55E00", dash="dash", width=1.5), row=row, col=1)
-        fig.add_annotation(x=x, y=1.0, yref="paper", text="discriminative training starts", showarrow=False,
-                           xanchor="left", font=dict(size=11, color="#D55E00"))  # fmt: skip
+        fig.add_annotation(x=x, y=0.985, yref="paper", yanchor="top", text=" discriminative training starts",
+                           showarrow=False, xanchor="left", font=dict(size=11, color="#D55E00"),
+                           bgcolor="rgba(255,255,255,0.8)")  # fmt: skip
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
                                      legend=dict(orientation="h", y=-0.15)))  # fmt: skip
-    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", dtick="D2", row=1, col=1)
+    fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(epochs) / 12)))
     fig.update_xaxes(title_text="epoch", row=2, col=1)
     return fig
 

@@ -61,7 +61,8 @@ def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage, l
           for (let i = 0; i < 10; i++) for (let j = 0; j < 10; j++)
             if (i !== j && c[i][j] > 0 && (!best || c[i][j] > best.n)) best = {i, j, n: c[i][j]};
           const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-          return {...best, x: r.left + xa._offset + xa.d2p(String(best.j)), y: r.top + ya._offset + ya.d2p(String(best.i))};
+          const x = r.left + xa._offset + xa.d2p(String(best.j)), y = r.top + ya._offset + ya.d2p(String(best.i));
+          return {...best, x, y};
         }"""
     )
     page.page.mouse.click(cell["x"], cell["y"])

@@ -1,0 +1,60 @@
+"""Training page in a real browser: inline validation, a smoke job from the form, its progress and its model."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.helpers import BrowserPage
+
+pytestmark = pytest.mark.browser
+
+
+def field(bp: BrowserPage, name: str):
+    return bp.page.locator(f'input[id*=\'"index":"{name}"\']')
+
+
+def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_server):
+    page.goto("/training?model=tiny")
+    page.page.wait_for_selector("#start-job-button")
+    # Inline validation: a bad value disables the button and says why.
+    field(page, "hidden_units").fill("0")
+    page.page.wait_for_function("document.getElementById('start-job-button').disabled")
+    errors = page.page.locator(".field-error").all_text_contents()
+    assert any("1..4096" in e for e in errors), errors
+    field(page, "hidden_units").fill("24")
+    field(page, "iterations").fill("4")
+    field(page, "epochs").fill("2")
+    field(page, "name").fill("browser-smoke")
+    page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
+    page.page.click("#start-job-button")
+    page.page.wait_for_function(
+        "document.getElementById('job-message').textContent.startsWith('Started job')", timeout=15_000
+    )
+    job_id = int(page.page.text_content("#job-message").split("Started job ")[1].split(" ")[0])
+    row = page.page.locator(f'.job-row[data-job="{job_id}"]')
+    row.wait_for(timeout=10_000)
+    # Progress: the row goes to finished with a full bar (smoke jobs take seconds).
+    page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="finished"]', timeout=120_000)
+    assert row.locator(".progress").get_attribute("aria-valuenow") == "100"
+    job = httpx.get(f"{live_server['url']}/api/jobs/{job_id}", timeout=10).json()
+    assert job["status"] == "finished" and job["model_id"]
+    # Live curves: epochs plotted, with the switch to discriminative training marked.
+    page.page.wait_for_function(
+        "(() => { const g = document.querySelector('#training-curves .js-plotly-plot');"
+        " return g && g.data && g.data.length >= 4; })()",
+        timeout=15_000,
+    )
+    notes = page.page.locator("#training-curves .annotation-text").all_text_contents()
+    assert "discriminative training starts" in notes
+    # The model the job produced appears in the picker (the page refreshes it when a job yields a model).
+    models = httpx.get(f"{live_server['url']}/api/models", timeout=10).json()["data"]
+    name = next(m["name"] for m in models if m["id"] == job["model_id"])
+    page.page.wait_for_function("document.getElementById('model-picker').textContent.includes('tiny')", timeout=10_000)
+    page.page.click("#model-picker")
+    option = page.page.get_by_role("option").filter(has_text=name)
+    option.first.wait_for(timeout=15_000)
+    page.screenshot("training", docs=True)
+    option.first.click()
+    page.page.wait_for_function(f"location.search.includes('model={job['model_id']}')", timeout=10_000)
+    assert not page.errors, page.errors
