@@ -46,7 +46,7 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
         timeout=15_000,
     )
     notes = page.page.locator("#training-curves .annotation-text").all_text_contents()
-    assert "discriminative training starts" in notes
+    assert "discriminative training starts" in [n.strip() for n in notes]
     # The model the job produced appears in the picker (the page refreshes it when a job yields a model).
     models = httpx.get(f"{live_server['url']}/api/models", timeout=10).json()["data"]
     name = next(m["name"] for m in models if m["id"] == job["model_id"])
