@@ -8,6 +8,8 @@ the data the model was trained on. The model's L2 normalisation is applied after
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 SIZE = 28  # MNIST canvas
@@ -15,6 +17,7 @@ BOX = 20  # the digit's bounding box is scaled to fit this
 INK_THRESHOLD = 0.02  # values at or below this are background when finding the bounding box
 
 
+@functools.lru_cache(maxsize=512)
 def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights of an anti-aliased linear (triangle) resampling along one axis.
 
@@ -27,7 +30,9 @@ def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
     x = np.arange(n_in) + 0.5  # input pixel centres
     w = np.clip(1.0 - np.abs(x[None, :] - centres[:, None]) / support, 0.0, None)  # (n_out, n_in)
     sums = w.sum(1, keepdims=True)
-    return w / np.where(sums > 0, sums, 1.0)
+    w = w / np.where(sums > 0, sums, 1.0)
+    w.flags.writeable = False  # cached and shared between calls
+    return w
 
 
 def resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
