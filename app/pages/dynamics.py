@@ -130,9 +130,7 @@ def layout(model: str | None = None, digit: str | None = None, t: str | None = N
                                 "Activity z_i(t) of every hidden unit (rows) at each iteration (columns). "
                                 "Rows: categorical units by class, then intermediate, then part units. "
                                 "The red box marks the current t. Hover a row to see the unit.",
-                                dcc.Graph(
-                                    id=ids.HEATMAP, config=graph_cfg, className="graph-tall", style={"height": "760px"}
-                                ),
+                                _graph(ids.HEATMAP, 760, graph_cfg, row_marker=True),
                             ),
                             html.Div(
                                 className="views-stack",
