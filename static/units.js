@@ -20,6 +20,15 @@
   });
 
   ns.drsae = Object.assign(ns.drsae || {}, {
+    /* Scatter hover: show the unit's decoder filter, role and class (customdata[0] is the unit index). */
+    onScatterHover(hover, store) {
+      const pt = hover && hover.points && hover.points[0];
+      if (!pt || !Array.isArray(pt.customdata) || !store) return [ns.no_update, ns.no_update];
+      const u = store.units.find((x) => x.index === pt.customdata[0]);
+      if (!u) return [ns.no_update, ns.no_update];
+      const cls = u.role === "part" ? "" : `, class ${u["class"]}`;
+      return [u.decoder_png, `unit ${u.index}: ${u.role}${cls} · angle ${u.angle.toFixed(2)} rad · ||C_i|| ${u.c_norm.toFixed(2)}`];
+    },
     /* Scatter click: customdata[0] is the unit index. */
     onScatterClick(click) {
       const pt = click && click.points && click.points[0];

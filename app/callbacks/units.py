@@ -58,7 +58,8 @@ async def load_units(model_id: str | None, kind: str):
         payload = await api.units(model_id)
     except api.ApiError as e:
         return None, html.Div(f"Could not load units: {e.detail}", className="error")
-    slim = [{k: u[k] for k in ("index", "role", "class", "angle", "c_norm", "s_norm")} for u in payload["data"]]
+    keys = ("index", "role", "class", "angle", "c_norm", "s_norm", "decoder_png")
+    slim = [{k: u[k] for k in keys} for u in payload["data"]]
     store = {"model_id": model_id, "units": slim, "thresholds": payload.get("thresholds", {})}
     return store, galleries(payload["data"], kind or "decoder")
 
@@ -74,6 +75,16 @@ def scatter(store: dict[str, Any] | None, selected: int | None):
         return figures.empty_figure("Pick a model")
     return figures.scatter_figure(store["units"], store["thresholds"], selected)
 
+
+# Hovering a dot shows that unit's decoder filter, role and class beside the scatter.
+clientside_callback(
+    ClientsideFunction("drsae", "onScatterHover"),
+    Output("scatter-hover-img", "src"),
+    Output("scatter-hover-text", "children"),
+    Input(ids.SCATTER, "hoverData"),
+    State(ids.UNITS_PAGE_STORE, "data"),
+    prevent_initial_call=True,
+)
 
 clientside_callback(
     ClientsideFunction("drsae", "onScatterClick"),

@@ -34,6 +34,13 @@ def layout(model: str | None = None, unit: str | None = None, **_: object) -> ht
                         className="help",
                     ),
                     dcc.Graph(id=ids.SCATTER, config=cfg, style={"height": "440px"}),
+                    html.Div(
+                        className="hover-card",
+                        children=[
+                            html.Img(id="scatter-hover-img", className="filter-img"),
+                            html.Span("Hover a dot to see the unit's decoder filter.", id="scatter-hover-text"),
+                        ],
+                    ),
                 ],
             ),
             html.Section(

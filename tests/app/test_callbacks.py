@@ -76,3 +76,21 @@ def test_cell_members_lists_one_cell():
                             {"index": 11, "label": 3, "prediction": 8}]}  # fmt: skip
     assert [d["index"] for d in cell_members(ev, 3, 8)] == [5, 11]
     assert cell_members(ev, 8, 3) == []
+
+
+def test_every_callback_that_calls_the_api_is_async():
+    """Dash runs plain `def` callbacks on the event loop (spec stack.md): I/O callbacks must be `async def`."""
+    import inspect
+    import re
+
+    from app.callbacks import dynamics, evaluation, shell, training, units
+
+    checked = 0
+    for module in (dynamics, evaluation, shell, training, units):
+        for name, fn in vars(module).items():
+            if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+                continue
+            if re.search(r"\bapi\.[a-z_]+\(", inspect.getsource(fn)):  # calls app/api.py
+                assert inspect.iscoroutinefunction(fn), f"{module.__name__}.{name} calls the API but is not async"
+                checked += 1
+    assert checked >= 10
