@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import torch
-from fastapi import FastAPI, HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, status
 
 from server import web
 from server.config import Settings
@@ -52,9 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/api/{rest:path}", include_in_schema=False)
-    def api_not_found(rest: str) -> None:
-        """Before the dashboard is attached: its GET catch-all would answer /api/typo with HTML and 200."""
+    @app.api_route("/api/{rest:path}", methods=web.METHODS, include_in_schema=False)
+    def api_not_found(rest: str, request: Request) -> None:
+        """Registered before the dashboard, whose GET catch-all would answer /api/typo with HTML and 200.
+        Any method: an unknown /api path is a 404, a known path with the wrong method a 405."""
+        allowed = web.allowed_methods(request.app, request.url.path)
+        if allowed:
+            raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed", {"Allow": ", ".join(allowed)})
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Not found: /api/{rest}")
 
     try:

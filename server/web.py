@@ -156,7 +156,10 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     return JSONResponse({"detail": f"Invalid request: {text}", "errors": jsonable_encoder(errors)}, status_code=422)
 
 
-def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The documented methods of the OpenAPI path template that `path` fits."""
     table = getattr(app.state, "allow_table", None)
     if table is None:
@@ -173,7 +176,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     names only those of the first route it matched, e.g. POST for /api/jobs, which has GET too)."""
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        methods = _allowed_methods(request.app, request.url.path)
+        methods = allowed_methods(request.app, request.url.path)
         if methods:
             headers["Allow"] = ", ".join(methods)
     return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))

@@ -39,6 +39,10 @@ def test_health_and_catch_all(client: TestClient) -> None:
         r = client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/json"
         assert r.json()["detail"].startswith("Not found")
+    assert client.post("/api/typo").status_code == 404
+    r = client.delete("/api/jobs/1")  # a known path, the wrong method
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert client.options("/api/jobs").headers["allow"] == "GET, POST"
     assert client.get("/docs").status_code == 200
     assert "/api/models/{model_id}/encode" in client.get("/openapi.json").json()["paths"]
 
