@@ -169,7 +169,8 @@ def _mnist_from_internet() -> dict[str, np.ndarray]:
     return _from_idx(read)
 
 
-def _fashion_from_debian(root: Path = FASHION_DIR) -> dict[str, np.ndarray]:
+def _fashion_from_debian(root: Path | None = None) -> dict[str, np.ndarray]:
+    root = root or FASHION_DIR
     read = {}
     for key, name in IDX_FILES.items():
         candidates = [root / name, root / f"{name}.gz"]

@@ -128,6 +128,8 @@ class DrSAE(nn.Module):
         D: torch's default Linear init plus 0.25 x a random L2-normalised training image per column,
         then unit columns. E = a0 D^T and S = I - a0 D^T D with a0 = 1.25/T, so the untrained encoder
         is T steps of non-negative ISTA on D; b = 1e-5. C: random rows of unit norm, bias 0.
+        a0 never exceeds the encoder bound: the authors cut both together for T = 2 (spec 3.3), and a
+        larger a0 would leave S inconsistent with the E that the first projection clips.
         `templates` (N, n_in) are training images; without them D starts purely random.
         """
         n_hidden, n_in = self.E.shape
@@ -138,7 +140,7 @@ class DrSAE(nn.Module):
             t = templates[pick].float().cpu()  # (n_hidden, n_in)
             D += 0.25 * (t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)).T
         D /= D.norm(dim=0, keepdim=True).clamp_min(1e-12)
-        a0 = 1.25 / self.T
+        a0 = min(1.25 / self.T, self.config.encoder_bound)
         self.D.copy_(D)
         self.E.copy_(a0 * D.T)
         self.S.copy_(torch.eye(n_hidden) - a0 * D.T @ D)

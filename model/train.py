@@ -336,6 +336,8 @@ def train(
             )
 
     started = time.time() - state.seconds
+    if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
+        save_resume_state()
     try:
         while state.epoch < total_epochs:
             epoch = state.epoch
@@ -421,9 +423,9 @@ def train(
             if stop:
                 break
     except (KeyboardInterrupt, StopTraining) as e:
+        # state.pt keeps the last completed epoch: resuming replays the interrupted epoch exactly (same
+        # permutation, same starting weights), so an interrupted run ends where an uninterrupted one would.
         stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "cancelled"
-        state.seconds = time.time() - started
-        save_resume_state()
         if rank == 0 and not (out_dir / checkpoint.WEIGHTS).exists():
             checkpoint.save_run(out_dir, model, info(stop_reason))
         if rank == 0:
