@@ -1,0 +1,83 @@
+"""Runtime behaviour: settings from the environment, slow computations off the event loop, the torch and
+numpy encode paths agreeing, and workers stopped on shutdown when asked."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from server import registry as R
+from server.config import Settings
+from server.main import create_app
+from tests.server.conftest import make_settings, needs_mnist, wait_for
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DRSAE_MODELS_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("DRSAE_VAR_DIR", str(tmp_path / "v"))
+    monkeypatch.setenv("DRSAE_TOKEN", "t")
+    monkeypatch.setenv("DRSAE_MAX_JOBS", "3")
+    monkeypatch.setenv("DRSAE_KILL_JOBS_ON_EXIT", "1")
+    monkeypatch.setenv("DRSAE_DEVICE", "CPU")
+    s = Settings.from_env()
+    assert (s.models_dir, s.var_dir, s.token, s.max_jobs, s.kill_jobs_on_exit, s.device) == (
+        tmp_path / "m", tmp_path / "v", "t", 3, True, "cpu"
+    )  # fmt: skip
+    assert s.db_path == tmp_path / "v" / "jobs.sqlite"
+    monkeypatch.setenv("DRSAE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="DRSAE_DEVICE"):
+        Settings.from_env()
+
+
+def test_torch_and_numpy_encode_paths_agree(client: TestClient) -> None:
+    lm = client.app.state.drsae.registry.get("tiny")
+    x = np.random.default_rng(0).random(784).astype(np.float32)
+    x /= np.linalg.norm(x)
+    a = R.encode(lm, x, reconstructions=True)  # CPU: numpy
+    b = R._encode_torch(lm.model, x, reconstructions=True)  # the path a GPU takes
+    for key in ("z", "probabilities", "reconstructions"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
+
+
+@needs_mnist
+def test_a_slow_test_set_pass_does_not_block_other_requests(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = R.Registry._test_pass
+
+    def slow(self: R.Registry, lm: R.LoadedModel, batch: int = 1000) -> R.TestPass:
+        time.sleep(1.5)
+        return real(self, lm, batch)
+
+    monkeypatch.setattr(R.Registry, "_test_pass", slow)
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(r=client.get("/api/models/tiny/evaluation")))
+    worker.start()
+    time.sleep(0.2)  # the evaluation is now computing
+    t0 = time.perf_counter()
+    assert client.get("/api/health").status_code == 200
+    assert time.perf_counter() - t0 < 0.5
+    assert worker.is_alive()
+    worker.join()
+    assert done["r"].status_code == 200
+
+
+@needs_mnist
+def test_kill_jobs_on_exit_stops_workers_and_marks_them_interrupted(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, kill_jobs_on_exit=True)
+    with TestClient(create_app(settings)) as c:
+        jid = c.post("/api/jobs", json={"preset": "smoke", "dataset": "mnist", "epochs": 400}).json()["id"]
+        wait_for(lambda: c.get(f"/api/jobs/{jid}").json()["status"] == "running", 30, "the job to start")
+        pid = c.app.state.drsae.store.get_job(job_id=jid).pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with TestClient(create_app(settings)) as c:
+        j = c.get(f"/api/jobs/{jid}").json()
+        assert j["status"] == "interrupted"
+        assert c.post(f"/api/jobs/{jid}/resume").status_code == 202
