@@ -42,8 +42,13 @@ def chromium_launch_args() -> dict:
     """Launch options for Debian's /usr/bin/chromium (Playwright's own browsers are not installed here)."""
     return {
         "executable_path": "/usr/bin/chromium",
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"],  # fmt: skip
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],  # fmt: skip
     }
 
 
@@ -65,6 +70,7 @@ class BrowserPage:
         repo = Path(__file__).resolve().parents[1]
         out = repo / "test-artifacts" / f"{name}.png"
         out.parent.mkdir(exist_ok=True)
+        self.page.evaluate("window.scrollTo(0, 0)")  # the sticky header would otherwise cover the top
         self.page.screenshot(path=str(out), full_page=full_page)
         if docs:
             (repo / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)

@@ -97,10 +97,17 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture
-def page(browser, live_server) -> Iterator[BrowserPage]:
-    """A fresh 1280x800 page that records console errors and uncaught exceptions."""
+@pytest.fixture(scope="session")
+def desktop(browser) -> Iterator[object]:
+    """One 1280x800 browser context for the suite: pages share its HTTP cache (Plotly loads once)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    bp = BrowserPage(ctx.new_page(), live_server["url"])
-    yield bp
+    yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def page(desktop, live_server) -> Iterator[BrowserPage]:
+    """A fresh page that records console errors and uncaught exceptions."""
+    bp = BrowserPage(desktop.new_page(), live_server["url"])
+    yield bp
+    bp.page.close()

@@ -58,3 +58,23 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     option.first.click()
     page.page.wait_for_function(f"location.search.includes('model={job['model_id']}')", timeout=10_000)
     assert not page.errors, page.errors
+
+
+def test_cancel_a_running_job(page: BrowserPage, live_server):
+    page.goto("/training?model=tiny")
+    page.page.wait_for_selector("#start-job-button")
+    field(page, "hidden_units").fill("16")
+    field(page, "epochs").fill("500")  # would take minutes
+    field(page, "name").fill("to-cancel")
+    page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
+    page.page.click("#start-job-button")
+    page.page.wait_for_function(
+        "document.getElementById('job-message').textContent.startsWith('Started job')", timeout=15_000
+    )
+    job_id = int(page.page.text_content("#job-message").split("Started job ")[1].split(" ")[0])
+    cancel = page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small')
+    cancel.wait_for(timeout=15_000)
+    cancel.click()
+    page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="cancelled"]', timeout=60_000)
+    assert httpx.get(f"{live_server['url']}/api/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"
+    assert not page.errors, page.errors
