@@ -155,11 +155,20 @@ def test_dynamics_layout_fits_and_screenshot(browser, live_server, size):
     try:
         open_dynamics(bp, f"model={live_server['docs_model']}&digit=test:0&t=6")
         bp.page.wait_for_function("document.getElementById('iteration-label').textContent === 't = 6 / 11'")
-        bp.page.wait_for_timeout(500)
         overflow = bp.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"page scrolls sideways by {overflow}px at {size}"
-        name = "dynamics" if size[0] > 500 else "dynamics-phone"
-        bp.screenshot(name, docs=True)
+        if size[0] > 500:
+            # For the README: a drawn digit, paused mid-way, with a unit hovered in the heat map.
+            draw_seven(bp)
+            bp.page.wait_for_function("window.drsaeState.source.kind === 'drawn' && !window.drsaeState.playing")
+            for _ in range(6):
+                bp.page.click("#step-back-button")
+            assert bp.page.text_content("#iteration-label") == "t = 5 / 11"
+            box = bp.page.locator("#heatmap-graph .nsewdrag").first.bounding_box()
+            bp.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7)
+            bp.page.wait_for_function("document.getElementById('unit-card-text').textContent.startsWith('unit ')")
+            bp.page.wait_for_timeout(300)
+        bp.screenshot("dynamics" if size[0] > 500 else "dynamics-phone", docs=True)
         assert not bp.errors, bp.errors
     finally:
         ctx.close()
