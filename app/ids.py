@@ -55,6 +55,8 @@ UNIT_DETAIL = "unit-detail"
 UNIT_HIST = "unit-hist"
 UNIT_WEIGHTS = "unit-weights"
 UNITS_PAGE_STORE = "units-page-store"
+SCATTER_HOVER_IMG = "scatter-hover-img"
+SCATTER_HOVER_TEXT = "scatter-hover-text"
 
 # Training page.
 JOB_FORM = "job-form"
@@ -65,6 +67,7 @@ JOB_MESSAGE = "job-message"
 JOBS_TABLE = "jobs-table"
 JOBS_INTERVAL = "jobs-interval"
 JOBS_STORE = "jobs-store"
+JOBS_REFRESH = "jobs-refresh"
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
 JOB_SELECT = "job-select"  # pattern-matching type, index = job id
 SELECTED_JOB = "selected-job"
@@ -74,3 +77,4 @@ TRAINING_CURVES = "training-curves"
 CONFUSION = "confusion-graph"
 EVAL_SUMMARY = "eval-summary"
 CELL_DIGITS = "cell-digits"
+EVAL_STORE = "eval-store"

@@ -163,6 +163,7 @@
     let last = performance.now();
     const tick = (now) => {
       if (!S.playing) return;
+      if (!document.getElementById("heatmap-graph")) return pause(); // the user left the page
       S.perf.frameTimes.push(now);
       if (S.perf.frameTimes.length > 600) S.perf.frameTimes.shift();
       const dt = (now - last) / 1000;

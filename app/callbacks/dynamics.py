@@ -54,7 +54,7 @@ def slim_units(payload: dict[str, Any], model_id: str, T: int) -> dict[str, Any]
     Input(ids.MODEL_PICKER, "value"),
     State(ids.MODELS_STORE, "data"),
 )
-async def load_units(model_id: str | None, models: list[dict[str, Any]] | None):
+async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) -> Any:
     """Figure templates for the chosen model; the browser fills in each digit's data."""
     if not model_id:
         msg = figures.empty_figure("Pick a model")
@@ -82,7 +82,7 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None):
     Input(ids.GALLERY_MORE, "n_clicks"),
     State(ids.MODELS_STORE, "data"),
 )
-async def load_gallery(model_id: str | None, more: int | None, models: list[dict[str, Any]] | None):
+async def load_gallery(model_id: str | None, more: int | None, models: list[dict[str, Any]] | None) -> Any:
     """A page of test digits from the model's dataset; 'More digits' shows a random other page."""
     dataset = dataset_of(models, model_id)
     try:
@@ -110,7 +110,7 @@ async def load_gallery(model_id: str | None, more: int | None, models: list[dict
     State(ids.MODEL_PICKER, "value"),
     prevent_initial_call=True,
 )
-async def pick_digit(_clicks: list[int | None], _mis: int | None, model_id: str | None):
+async def pick_digit(_clicks: list[int | None], _mis: int | None, model_id: str | None) -> Any:
     """A gallery click or 'random misclassified' names the digit to load ('test:<index>')."""
     trig = ctx.triggered_id
     if not ctx.triggered or not ctx.triggered[0]["value"]:
@@ -138,7 +138,7 @@ async def pick_digit(_clicks: list[int | None], _mis: int | None, model_id: str 
     State(ids.DIGIT_STORE, "data"),
     prevent_initial_call="initial_duplicate",
 )
-async def fetch_digit(ref: str | None, models: list[dict[str, Any]] | None, model_id: str | None, have: Any):
+async def fetch_digit(ref: str | None, models: list[dict[str, Any]] | None, model_id: str | None, have: Any) -> Any:
     """Fetch the named test digit; the browser encodes it (preprocess 'none') and animates."""
     index = figures.parse_digit_ref(ref)
     if index is None or not models:

@@ -16,10 +16,10 @@ MAX_CELL_DIGITS = 60
 @callback(
     Output(ids.CONFUSION, "figure"),
     Output(ids.EVAL_SUMMARY, "children"),
-    Output("eval-store", "data"),
+    Output(ids.EVAL_STORE, "data"),
     Input(ids.MODEL_PICKER, "value"),
 )
-async def load_evaluation(model_id: str | None):
+async def load_evaluation(model_id: str | None) -> Any:
     if not model_id:
         return figures.empty_figure("Pick a model"), "", None
     try:
@@ -41,11 +41,13 @@ def cell_members(ev: dict[str, Any], true: int, predicted: int) -> list[dict[str
 @callback(
     Output(ids.CELL_DIGITS, "children"),
     Input(ids.CONFUSION, "clickData"),
-    State("eval-store", "data"),
+    State(ids.EVAL_STORE, "data"),
     State(ids.MODELS_STORE, "data"),
     prevent_initial_call=True,
 )
-async def show_cell(click: dict[str, Any] | None, ev: dict[str, Any] | None, models: list[dict[str, Any]] | None):
+async def show_cell(
+    click: dict[str, Any] | None, ev: dict[str, Any] | None, models: list[dict[str, Any]] | None
+) -> Any:
     if not click or not ev:
         return no_update
     pt = click["points"][0]

@@ -41,7 +41,7 @@ def model_label(m: dict[str, Any]) -> str:
     State(ids.MODEL_PICKER, "value"),
     State(ids.MODELS_STORE, "data"),
 )
-async def refresh_models(_n: int | None, _dirty: Any, search: str | None, current: str | None, known: Any):
+async def refresh_models(_n: int | None, _dirty: Any, search: str | None, current: str | None, known: Any) -> Any:
     """List every model (shipped and job-produced); keep the selection unless the URL names another."""
     try:
         models = await api.models()

@@ -65,7 +65,7 @@ def _values(ids_: list[dict[str, str]], values: list[Any]) -> dict[str, Any]:
     State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
     State({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "id"),
 )
-def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]]):
+def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]]) -> Any:
     """Inline validation as the user types (pure: no I/O)."""
     _, errors = validate_job(_values(field_ids, values))
     return [errors.get(e["index"], "") for e in error_ids], bool(errors)
@@ -74,14 +74,14 @@ def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids:
 @callback(
     Output(ids.JOB_MESSAGE, "children"),
     Output(ids.SELECTED_JOB, "data"),
-    Output("jobs-refresh", "data"),
+    Output(ids.JOBS_REFRESH, "data"),
     Output(ids.JOBS_INTERVAL, "disabled", allow_duplicate=True),
     Input(ids.START_JOB, "n_clicks"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "value"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
     prevent_initial_call=True,
 )
-async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]]):
+async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]]) -> Any:
     body, errors = validate_job(_values(field_ids, values))
     if errors:
         return "Fix the highlighted fields first.", no_update, no_update, no_update
@@ -93,12 +93,12 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]])
 
 
 @callback(
-    Output("jobs-refresh", "data", allow_duplicate=True),
+    Output(ids.JOBS_REFRESH, "data", allow_duplicate=True),
     Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
     Input({"type": ids.JOB_CANCEL, "index": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
-async def cancel_job(_clicks: list[int | None]):
+async def cancel_job(_clicks: list[int | None]) -> Any:
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         return no_update, no_update
     job_id = int(ctx.triggered_id["index"])
@@ -114,7 +114,7 @@ async def cancel_job(_clicks: list[int | None]):
     Input({"type": ids.JOB_SELECT, "index": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
-def select_job(_clicks: list[int | None]):
+def select_job(_clicks: list[int | None]) -> Any:
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         return no_update
     return int(ctx.triggered_id["index"])
@@ -125,10 +125,10 @@ def select_job(_clicks: list[int | None]):
     Output(ids.JOBS_INTERVAL, "disabled"),
     Output(ids.MODELS_DIRTY, "data"),
     Input(ids.JOBS_INTERVAL, "n_intervals"),
-    Input("jobs-refresh", "data"),
+    Input(ids.JOBS_REFRESH, "data"),
     State(ids.JOBS_STORE, "data"),
 )
-async def poll_jobs(_n: int | None, _refresh: Any, previous: list[dict[str, Any]] | None):
+async def poll_jobs(_n: int | None, _refresh: Any, previous: list[dict[str, Any]] | None) -> Any:
     """Poll while a job is queued or running; a job that just produced a model refreshes the picker."""
     try:
         jobs = await api.jobs()
@@ -183,7 +183,7 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
     Input(ids.JOBS_STORE, "data"),
     Input(ids.SELECTED_JOB, "data"),
 )
-def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None):
+def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
     if not jobs:
         return html.P("No jobs yet.", className="help")
     chosen = selected if selected is not None else jobs[0]["id"]
@@ -195,7 +195,7 @@ def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None):
     Input(ids.JOBS_STORE, "data"),
     Input(ids.SELECTED_JOB, "data"),
 )
-async def curves(jobs: list[dict[str, Any]] | None, selected: int | None):
+async def curves(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
     """Curves of the selected (else newest) job; uirevision = job id keeps zoom across polls."""
     job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
     if job_id is None:

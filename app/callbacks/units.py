@@ -51,7 +51,7 @@ def galleries(units: list[dict[str, Any]], kind: str) -> list[html.Div]:
     Input(ids.MODEL_PICKER, "value"),
     Input(ids.FILTER_KIND, "value"),
 )
-async def load_units(model_id: str | None, kind: str):
+async def load_units(model_id: str | None, kind: str) -> Any:
     if not model_id:
         return None, html.Div("Pick a model.")
     try:
@@ -69,7 +69,7 @@ async def load_units(model_id: str | None, kind: str):
     Input(ids.UNITS_PAGE_STORE, "data"),
     Input(ids.SELECTED_UNIT, "data"),
 )
-def scatter(store: dict[str, Any] | None, selected: int | None):
+def scatter(store: dict[str, Any] | None, selected: int | None) -> Any:
     """Pure figure work on data already in the browser: no I/O, so a plain def is fine."""
     if not store:
         return figures.empty_figure("Pick a model")
@@ -79,8 +79,8 @@ def scatter(store: dict[str, Any] | None, selected: int | None):
 # Hovering a dot shows that unit's decoder filter, role and class beside the scatter.
 clientside_callback(
     ClientsideFunction("drsae", "onScatterHover"),
-    Output("scatter-hover-img", "src"),
-    Output("scatter-hover-text", "children"),
+    Output(ids.SCATTER_HOVER_IMG, "src"),
+    Output(ids.SCATTER_HOVER_TEXT, "children"),
     Input(ids.SCATTER, "hoverData"),
     State(ids.UNITS_PAGE_STORE, "data"),
     prevent_initial_call=True,
@@ -133,7 +133,7 @@ def _connections(rows: list[dict[str, Any]], title: str) -> html.Div:
     Input(ids.MODEL_PICKER, "value"),
     State(ids.MODELS_STORE, "data"),
 )
-async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str, Any]] | None):
+async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str, Any]] | None) -> Any:
     """Everything about unit k: filters, histogram, driving digits, connections, classification weights."""
     if k is None or not model_id:
         return no_update

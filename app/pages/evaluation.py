@@ -14,7 +14,7 @@ def layout(**_: object) -> html.Div:
     return html.Div(
         className="evaluation-page",
         children=[
-            dcc.Store(id="eval-store"),
+            dcc.Store(id=ids.EVAL_STORE),
             html.Section(
                 className="panel",
                 children=[

@@ -50,7 +50,7 @@ def layout(job: str | None = None, **_: object) -> html.Div:
         children=[
             dcc.Store(id=ids.JOBS_STORE, data=[]),
             dcc.Store(id=ids.SELECTED_JOB, data=selected),
-            dcc.Store(id="jobs-refresh", data=0),
+            dcc.Store(id=ids.JOBS_REFRESH, data=0),
             dcc.Interval(id=ids.JOBS_INTERVAL, interval=1000, disabled=False),
             html.Section(
                 className="panel",

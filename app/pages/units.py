@@ -37,8 +37,8 @@ def layout(model: str | None = None, unit: str | None = None, **_: object) -> ht
                     html.Div(
                         className="hover-card",
                         children=[
-                            html.Img(id="scatter-hover-img", className="filter-img"),
-                            html.Span("Hover a dot to see the unit's decoder filter.", id="scatter-hover-text"),
+                            html.Img(id=ids.SCATTER_HOVER_IMG, className="filter-img"),
+                            html.Span("Hover a dot to see the unit's decoder filter.", id=ids.SCATTER_HOVER_TEXT),
                         ],
                     ),
                 ],
