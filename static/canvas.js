@@ -75,7 +75,11 @@
     const c = canvas();
     if (!c || ev.target !== c) return;
     ev.preventDefault();
-    c.setPointerCapture(ev.pointerId);
+    try {
+      c.setPointerCapture(ev.pointerId); // keep the stroke when the finger leaves the canvas
+    } catch (e) {
+      /* synthetic or already-released pointer: drawing works without capture */
+    }
     if (!strokes.length) redraw(); // a loaded test digit is not on the canvas: start from black
     current = { width: penWidth(), points: [toCanvas(c, ev)], pointerId: ev.pointerId };
     strokes.push(current);

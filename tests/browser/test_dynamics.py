@@ -15,6 +15,17 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LOADED = "window.drsaeState && window.drsaeState.enc && window.drsaeState.units"
 
 
+# A vertical finger stroke dispatched as Pointer Events (what a phone's browser sends for touch).
+TOUCH_STROKE = """() => {
+  const c = document.getElementById('draw-canvas'), r = c.getBoundingClientRect();
+  const ev = (type, fx, fy) => c.dispatchEvent(new PointerEvent(type, {pointerId: 7, pointerType: 'touch',
+    isPrimary: true, bubbles: true, cancelable: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height}));
+  ev('pointerdown', 0.5, 0.15);
+  for (let i = 1; i <= 14; i++) ev('pointermove', 0.5 + 0.004 * i, 0.15 + 0.05 * i);
+  ev('pointerup', 0.56, 0.85);
+}"""
+
+
 def open_dynamics(bp: BrowserPage, query: str = "model=tiny") -> None:
     bp.goto(f"/?{query}")
     bp.page.wait_for_function(LOADED, timeout=30_000)
@@ -168,6 +179,15 @@ def test_dynamics_layout_fits_and_screenshot(browser, live_server, size):
             bp.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7)
             bp.page.wait_for_function("document.getElementById('unit-card-text').textContent.startsWith('unit ')")
             bp.page.wait_for_timeout(300)
+        else:
+            # A finger stroke (Pointer Events with pointerType "touch") draws and encodes like the mouse.
+            bp.page.locator("#draw-canvas").scroll_into_view_if_needed()
+            bp.page.evaluate(TOUCH_STROKE)
+            bp.page.wait_for_function(
+                "document.getElementById('digit-caption').textContent === 'your drawing'", timeout=10_000
+            )
+            assert bp.page.text_content("#prediction").strip() in [str(d) for d in range(10)]
+            bp.page.evaluate("window.scrollTo(0, 0)")
         bp.screenshot("dynamics" if size[0] > 500 else "dynamics-phone", docs=True)
         assert not bp.errors, bp.errors
     finally:
