@@ -48,14 +48,12 @@ def _client() -> httpx.AsyncClient:
     return client
 
 
-def _headers() -> dict[str, str]:
-    token = os.environ.get("DRSAE_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-async def _request(method: str, path: str, **kwargs: Any) -> Any:
+async def _request(method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+    # The token is the visitor's own (typed into the training form): the dashboard never lends the
+    # server's DRSAE_TOKEN to whoever opens it.
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        r = await _client().request(method, "/api" + path, headers=_headers(), **kwargs)
+        r = await _client().request(method, "/api" + path, headers=headers, **kwargs)
     except httpx.HTTPError as e:  # connection refused, timeout
         raise ApiError(503, f"API unreachable: {e}") from e
     if r.status_code >= 400:
@@ -135,9 +133,9 @@ async def job_metrics(job_id: int) -> list[dict[str, Any]]:
     return (await _request("GET", f"/jobs/{job_id}/metrics"))["data"]
 
 
-async def create_job(body: dict[str, Any]) -> dict[str, Any]:
-    return await _request("POST", "/jobs", json=body)
+async def create_job(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    return await _request("POST", "/jobs", token=token, json=body)
 
 
-async def cancel_job(job_id: int) -> dict[str, Any]:
-    return await _request("POST", f"/jobs/{job_id}/cancel")
+async def cancel_job(job_id: int, token: str | None = None) -> dict[str, Any]:
+    return await _request("POST", f"/jobs/{job_id}/cancel", token=token)

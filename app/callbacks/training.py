@@ -82,11 +82,12 @@ def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids:
     prevent_initial_call=True,
 )
 async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]]) -> Any:
-    body, errors = validate_job(_values(field_ids, values))
+    form = _values(field_ids, values)
+    body, errors = validate_job(form)
     if errors:
         return "Fix the highlighted fields first.", no_update, no_update, no_update
     try:
-        job = await api.create_job(body)
+        job = await api.create_job(body, token=form.get("token") or None)
     except api.ApiError as e:
         return html.Span(f"Not started: {e.detail}", className="error"), no_update, no_update, no_update
     return f"Started job {job['id']} ({job['name']}).", job["id"], time.time(), False
@@ -96,14 +97,15 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]])
     Output(ids.JOBS_REFRESH, "data", allow_duplicate=True),
     Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
     Input({"type": ids.JOB_CANCEL, "index": ALL}, "n_clicks"),
+    State({"type": ids.JOB_FIELD, "index": "token"}, "value"),
     prevent_initial_call=True,
 )
-async def cancel_job(_clicks: list[int | None]) -> Any:
+async def cancel_job(_clicks: list[int | None], token: str | None) -> Any:
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         return no_update, no_update
     job_id = int(ctx.triggered_id["index"])
     try:
-        await api.cancel_job(job_id)
+        await api.cancel_job(job_id, token=token or None)
     except api.ApiError as e:
         return no_update, html.Span(f"Could not cancel job {job_id}: {e.detail}", className="error")
     return time.time(), f"Cancelling job {job_id}…"

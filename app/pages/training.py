@@ -19,6 +19,7 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("batch_size", "Batch size", "number", "1 to 50000"),
     ("seed", "Seed", "number", "integer"),
     ("name", "Name", "text", "optional; names the model"),
+    ("token", "Access token", "password", "only if the server sets DRSAE_TOKEN"),
 )
 
 
@@ -31,6 +32,7 @@ def _field(name: str, label: str, kind: str, help_text: str) -> html.Div:
                 id={"type": ids.JOB_FIELD, "index": name},
                 type=kind,
                 placeholder="preset default" if kind == "number" else "",
+                autoComplete="off",
                 debounce=False,
                 className="input",
             ),

@@ -94,3 +94,8 @@ def test_every_callback_that_calls_the_api_is_async():
                 assert inspect.iscoroutinefunction(fn), f"{module.__name__}.{name} calls the API but is not async"
                 checked += 1
     assert checked >= 10
+
+
+def test_validate_job_never_puts_the_access_token_in_the_body():
+    body, errors = validate_job({"preset": "smoke", "token": "s3cret"})
+    assert errors == {} and "token" not in body and "s3cret" not in str(body)
