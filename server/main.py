@@ -23,7 +23,9 @@ from server.store import Store
 log = logging.getLogger("drsae")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dashboard: bool | None = None) -> FastAPI:
+    """A new app. `dashboard=None` attaches the Dash dashboard unless DRSAE_NO_DASHBOARD=1; tests pass False
+    (Dash allows one app per process, and they build many)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -65,9 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.dashboard import attach as attach_dashboard
     except ImportError:  # dashboard not installed
         attach_dashboard = None
-    if attach_dashboard is not None and os.environ.get("DRSAE_NO_DASHBOARD") != "1":
+    if dashboard is None:
+        dashboard = os.environ.get("DRSAE_NO_DASHBOARD") != "1"
+    if attach_dashboard is not None and dashboard:
         attach_dashboard(app)
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`server.main.app`, built on first access (PEP 562) rather than at import: `uvicorn server.main:app`
+    works as usual, while importing create_app (tests, scripts) builds no app and attaches no dashboard."""
+    if name == "app":
+        globals()["app"] = built = create_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,7 +42,7 @@ def dumps(content: Any) -> bytes:
     return json.dumps(content, default=_default, separators=(",", ":")).encode()
 
 
-class FastJSONResponse(Response):
+class FastJSONResponse(JSONResponse):
     """For large numeric payloads (encode, units, samples): skips pydantic re-validation of what the route
     built from arrays. Routes using it still declare response_model, so the OpenAPI schema is exact and
     the schemathesis test checks that the bodies match it."""

@@ -3,7 +3,6 @@ MNIST test set when it is prepared (data/mnist.npz; `python -m model.data fetch 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,17 +13,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `pytest` (not `python -m pytest`) does not put the repo on sys.path
     sys.path.insert(0, str(REPO))
-os.environ["DRSAE_NO_DASHBOARD"] = "1"  # one Dash app per process: the server tests build many apps
-
+from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from model import data  # noqa: E402
 from server.config import Settings  # noqa: E402
-from server.main import create_app  # noqa: E402
+from server.main import create_app as _create_app  # noqa: E402
 from tests.helpers import tiny_run  # noqa: E402
 
 HAS_MNIST = data.dataset_path("mnist").exists()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST is not prepared: python -m model.data fetch mnist")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """An app without the dashboard: Dash allows one app per process and these tests build many."""
+    return _create_app(settings, dashboard=False)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 
 from model import checkpoint
 from server.config import Settings
-from server.main import create_app
 from server.store import Store
-from tests.server.conftest import make_settings, needs_mnist, wait_for
+from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
 
 SMOKE = {"preset": "smoke", "dataset": "mnist"}
 

@@ -16,9 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model import checkpoint
-from server.main import create_app
 from server.store import Store
-from tests.server.conftest import REPO, make_settings, needs_mnist, wait_for
+from tests.server.conftest import REPO, create_app, make_settings, needs_mnist, wait_for
 
 
 def free_port() -> int:

@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 
 from server import registry as R
 from server.config import Settings
-from server.main import create_app
-from tests.server.conftest import make_settings, needs_mnist, wait_for
+from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
