@@ -115,6 +115,9 @@ def test_smoke_job_end_to_end(client: TestClient, settings: Settings) -> None:
     r = client.post("/api/jobs", json={**SMOKE, "name": "e2e"})
     assert r.status_code == 202
     jid = r.json()["id"]
+    second = client.post("/api/jobs", json={**SMOKE, "epochs": 400}).json()["id"]
+    wait_for(lambda: job(client, jid)["status"] != "queued", 10, "the first job to start")
+    assert job(client, second)["status"] == "queued"  # DRSAE_MAX_JOBS=1: one at a time
     events = read_events(client, jid)
     statuses = [e["status"] for name, e in events if name == "status"]
     assert statuses[-1] == "finished", job(client, jid)
@@ -135,6 +138,8 @@ def test_smoke_job_end_to_end(client: TestClient, settings: Settings) -> None:
     out = client.post(f"/api/models/job-{jid}/encode", json={"image": img}).json()
     assert len(out["z"]) == 5 and len(out["z"][0]) == 32
     assert client.get("/api/health").json()["models"] == 2
+    wait_for(lambda: job(client, second)["status"] == "running", 10, "the queued job to start after the first")
+    assert client.post(f"/api/jobs/{second}/cancel").status_code == 200
 
 
 @needs_mnist

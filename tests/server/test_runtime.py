@@ -4,6 +4,8 @@ numpy encode paths agreeing, and workers stopped on shutdown when asked."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from server import registry as R
 from server.config import Settings
+from server.jobs import JobManager
+from server.store import Store
 from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
 
 
@@ -80,3 +84,31 @@ def test_kill_jobs_on_exit_stops_workers_and_marks_them_interrupted(tmp_path: Pa
         j = c.get(f"/api/jobs/{jid}").json()
         assert j["status"] == "interrupted"
         assert c.post(f"/api/jobs/{jid}/resume").status_code == 202
+
+
+def test_cancel_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:
+    """A worker that ignores SIGTERM (stuck in a long step) is killed after cancel_grace_s; the job ends cancelled."""
+    settings = make_settings(tmp_path, cancel_grace_s=0.5)
+    store = Store(settings.db_path)
+    jobs = JobManager(settings, store)
+    jid = store.create_job(name="stuck", config={}, total_epochs=1)
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        jobs.procs[jid] = proc
+        store.mark_started(job_id=jid, pid=proc.pid)
+        assert jobs.cancel(store.get_job(job_id=jid)).status == "running"  # asked, not yet stopped
+        time.sleep(0.3)
+        jobs.tick()
+        assert proc.poll() is None  # SIGTERM ignored, still within the grace period
+        time.sleep(0.4)
+        jobs.tick()  # past the grace period: SIGKILL
+        wait_for(lambda: proc.poll() is not None, 5, "SIGKILL")
+        jobs.tick()  # reaped
+        assert store.get_job(job_id=jid).status == "cancelled" and jid not in jobs.procs
+    finally:
+        if proc.poll() is None:
+            proc.kill()
