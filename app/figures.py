@@ -115,7 +115,8 @@ def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]]
             text=labels,
             colorscale=ACTIVITY_SCALE,
             zmin=0,
-            colorbar=dict(title=dict(text="z", side="right"), thickness=10, len=0.9),
+            zmax=float(zz.max()) if zz.size and zz.max() > 0 else 1.0,
+            showscale=False,  # an HTML scale under the graph: a Plotly colour bar doubles the cost of each update
             hovertemplate="%{text}<br>t = %{x}<br>z = %{z:.3f}<extra></extra>",
         ),
         layout=_base_layout(margin=dict(l=88, r=10, t=10, b=40)),

@@ -223,7 +223,12 @@
     const T = enc.iterations;
     // Heat map first (rows in units.order, columns t): it and the reconstruction make the first frame.
     const zRows = u.order.map((k) => enc.z.map((zt) => zt[k]));
-    window.Plotly.restyle(h, { z: [zRows] }, [0]);
+    let zmax = 0;
+    for (const zt of enc.z) for (const v of zt) if (v > zmax) zmax = v;
+    zmax = zmax > 0 ? zmax : 1;
+    window.Plotly.restyle(h, { z: [zRows], zmin: 0, zmax }, [0]);
+    const zl = document.getElementById("heatmap-zmax");
+    if (zl) zl.textContent = zmax.toPrecision(2);
     // The line charts follow on the next animation frames, one per frame, so no frame waits for all
     // three restyles (each costs 50-80 ms on this machine's software-rendered Chromium).
     const seq = S.seq;

@@ -203,7 +203,8 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
                     _digit_link(model_id, d, img_of[d["index"]], f"{d['activation']:.2f}")
                     for d in top
                     if d["index"] in img_of
-                ],
+                ]
+                or html.P("No test digit activates this unit.", className="help"),
                 className="gallery",
             ),
             html.H3("Digits sampled evenly over its active range"),

@@ -130,7 +130,15 @@ def layout(model: str | None = None, digit: str | None = None, t: str | None = N
                                 "Activity z_i(t) of every hidden unit (rows) at each iteration (columns). "
                                 "Rows: categorical units by class, then intermediate, then part units. "
                                 "The red box marks the current t. Hover a row to see the unit.",
-                                _graph(ids.HEATMAP, 760, graph_cfg, row_marker=True),
+                                _graph(ids.HEATMAP, 740, graph_cfg, row_marker=True),
+                                html.Div(
+                                    className="scale",
+                                    children=[
+                                        html.Span("activity z: 0"),
+                                        html.Div(className="scale-bar"),
+                                        html.Span("1", id=ids.HEATMAP_ZMAX),
+                                    ],
+                                ),
                             ),
                             html.Div(
                                 className="views-stack",

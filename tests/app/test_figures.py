@@ -172,3 +172,10 @@ def test_confusion_figure_counts_and_error_rate():
     assert hm.text[3][5] == 2 and hm.text[0][0] == 10
     assert hm.z[3][5] == pytest.approx(math.log10(3))
     assert figures.error_rate(c.tolist()) == pytest.approx(100 * 2 / 102)
+
+
+def test_heatmap_scale_starts_at_zero_and_ends_at_the_peak():
+    z = [[0.0, 0.2, 0.0, 0.0, 0.5, 0.1]]
+    hm = figures.heatmap_figure(make_units(), z, 1).data[0]
+    assert (hm.zmin, hm.zmax) == (0, 0.5) and hm.showscale is False
+    assert figures.heatmap_figure(make_units(), None, 1).data[0].zmax == 1.0

@@ -170,8 +170,10 @@ def test_dynamics_layout_fits_and_screenshot(browser, live_server, size):
         assert overflow <= 1, f"page scrolls sideways by {overflow}px at {size}"
         if size[0] > 500:
             # For the README: a drawn digit, paused mid-way, with a unit hovered in the heat map.
+            bp.page.evaluate("window.drsaeState.perf.firstFrame = null")
             draw_seven(bp)
-            bp.page.wait_for_function("window.drsaeState.source.kind === 'drawn' && !window.drsaeState.playing")
+            bp.page.wait_for_function("window.drsaeState.perf.firstFrame !== null", timeout=10_000)
+            bp.page.wait_for_function("!window.drsaeState.playing", timeout=10_000)
             for _ in range(6):
                 bp.page.click("#step-back-button")
             assert bp.page.text_content("#iteration-label") == "t = 5 / 11"

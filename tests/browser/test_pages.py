@@ -9,8 +9,8 @@ from tests.helpers import BrowserPage
 pytestmark = pytest.mark.browser
 
 
-def test_units_page_galleries_scatter_and_detail(page: BrowserPage, live_server):
-    model = live_server["docs_model"]
+def test_units_page_galleries_scatter_and_detail(page: BrowserPage):
+    model = "tiny"
     page.goto(f"/units?model={model}")
     page.page.wait_for_selector(".filter-grid .filter-img", timeout=30_000)
     groups = page.page.locator(".gallery-group h3").all_text_contents()
@@ -18,7 +18,7 @@ def test_units_page_galleries_scatter_and_detail(page: BrowserPage, live_server)
         ("categorical units voting for" in g) or g.startswith(("part", "intermediate")) for g in groups
     )
     n_imgs = page.page.locator(".filter-grid .filter-img").count()
-    assert n_imgs == (400 if model == "dev400" else 64)
+    assert n_imgs == 64
     # The scatter shows the 0.5 / 0.7 rad thresholds.
     page.page.wait_for_selector("#unit-scatter .annotation-text")
     notes = page.page.locator("#unit-scatter .annotation-text").all_text_contents()
@@ -36,8 +36,7 @@ def test_units_page_galleries_scatter_and_detail(page: BrowserPage, live_server)
     page.page.wait_for_selector("#unit-hist .bars, #unit-hist .annotation-text")
     assert page.page.locator("#unit-weights .point").count() == 10  # one bar per class
     assert page.page.locator(".conn").count() >= 2  # afferent and efferent units with their filters
-    page.page.wait_for_timeout(300)
-    page.screenshot("units", docs=True)
+    page.screenshot("units-tiny")
     # Switch the galleries to encoder rows.
     src_before = page.page.locator(".filter-grid .filter-img").first.get_attribute("src")
     page.page.get_by_text("encoder rows E_i").click()
@@ -47,8 +46,8 @@ def test_units_page_galleries_scatter_and_detail(page: BrowserPage, live_server)
     assert not page.errors, page.errors
 
 
-def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage, live_server):
-    model = live_server["docs_model"]
+def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage):
+    model = "tiny"
     page.goto(f"/evaluation?model={model}")
     page.page.wait_for_selector("#confusion-graph .hm, #confusion-graph image", timeout=60_000)
     summary = page.page.text_content("#eval-summary")
@@ -70,7 +69,7 @@ def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage, l
     title = page.page.text_content("#cell-digits .cell-title")
     assert title.startswith(f"{cell['n']} test digits of class {cell['i']} predicted as {cell['j']}")
     assert page.page.locator("#cell-digits .thumb").count() == min(cell["n"], 60)
-    page.screenshot("evaluation", docs=True)
+    page.screenshot("evaluation-tiny")
     href = page.page.locator("#cell-digits .thumb").first.get_attribute("href")
     index = href.split("digit=test:")[1]
     page.page.locator("#cell-digits .thumb").first.click()
@@ -80,6 +79,26 @@ def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage, l
         timeout=30_000,
     )
     assert page.page.text_content("#prediction").strip() == str(cell["j"])  # it is misclassified as that cell says
+    assert not page.errors, page.errors
+
+
+def test_docs_screenshots_of_units_and_evaluation(page: BrowserPage, live_server):
+    """The README's screenshots, with the best model at hand (the 400-unit dev model when present)."""
+    model = live_server["docs_model"]
+    page.goto(f"/units?model={model}&unit=2")
+    page.page.wait_for_function(
+        "document.querySelector('.unit-detail h3') && document.querySelector('.unit-detail h3').textContent === "
+        "'Unit 2'",
+        timeout=60_000,
+    )
+    page.page.wait_for_selector(".unit-detail .gallery .thumb")  # digits that drive the unit
+    page.page.wait_for_timeout(300)
+    page.screenshot("units", docs=True)
+    page.goto(f"/evaluation?model={model}")
+    page.page.wait_for_selector("#confusion-graph .hm, #confusion-graph image", timeout=60_000)
+    error = float(page.page.text_content("#eval-summary").split("error ")[1].rstrip("%"))
+    assert 0 <= error < (5 if model == "dev400" else 90)
+    page.screenshot("evaluation", docs=True)
     assert not page.errors, page.errors
 
 
