@@ -134,7 +134,9 @@ class Registry:
         self._configs[p] = (mtime, cfg)
         return cfg
 
-    def _entry(self, run_dir: Path, mid: str, source: str, job_id: int | None, name: str | None, created: float | None):
+    def _entry(
+        self, run_dir: Path, mid: str, source: str, job_id: int | None, name: str | None, created: float | None
+    ) -> ModelEntry | None:
         weights = run_dir / checkpoint.WEIGHTS
         try:
             st = weights.stat()

@@ -16,6 +16,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from model import checkpoint
 from model.presets import preset
+from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
 from server.jobs import JobStateError, is_final, run_dir
 from server.registry import job_model_id
@@ -45,7 +46,7 @@ def _iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def public(job: JobRow, store: Store, settings: SettingsDep) -> JobPublic:
+def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
     has_model = job.status == "finished" and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
     return JobPublic(
         id=job.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, status
@@ -10,7 +11,7 @@ from fastapi import APIRouter, HTTPException, status
 from model import checkpoint, data
 from model.analysis import ROLES
 from server.deps import ModelDep, RegistryDep
-from server.registry import ModelEntry, Registry
+from server.registry import LoadedModel, ModelEntry, Registry
 from server.schemas import Evaluation, Message, ModelDetail, ModelsPublic, ModelSummary, RoleCounts
 from server.web import FastJSONResponse
 
@@ -56,8 +57,10 @@ def model_detail(lm: ModelDep) -> ModelDetail:
     return ModelDetail(**summary(lm.entry).model_dump(), config=lm.entry.config, metrics=metrics, roles=counts)
 
 
-def evaluation(registry: Registry, lm: ModelDep) -> dict:
-    def compute() -> dict:
+def evaluation(registry: Registry, lm: LoadedModel) -> dict[str, Any]:
+    """Computed once per model (and weights file version), then served from memory."""
+
+    def compute() -> dict[str, Any]:
         tp = registry.test_pass(lm)
         n_classes = lm.model.config.n_classes
         confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
