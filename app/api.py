@@ -139,3 +139,8 @@ async def create_job(body: dict[str, Any], token: str | None = None) -> dict[str
 
 async def cancel_job(job_id: int, token: str | None = None) -> dict[str, Any]:
     return await _request("POST", f"/jobs/{job_id}/cancel", token=token)
+
+
+async def resume_job(job_id: int, token: str | None = None) -> dict[str, Any]:
+    """Continue an interrupted or cancelled job from its last checkpoint."""
+    return await _request("POST", f"/jobs/{job_id}/resume", token=token)

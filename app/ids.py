@@ -70,6 +70,7 @@ JOBS_INTERVAL = "jobs-interval"
 JOBS_STORE = "jobs-store"
 JOBS_REFRESH = "jobs-refresh"
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
+JOB_RESUME = "job-resume"  # pattern-matching type, index = job id
 JOB_SELECT = "job-select"  # pattern-matching type, index = job id
 SELECTED_JOB = "selected-job"
 TRAINING_CURVES = "training-curves"

@@ -10,6 +10,7 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from app import api, figures, ids
 
 ACTIVE = ("queued", "running")
+RESUMABLE = ("interrupted", "cancelled")
 # field: (lower, upper, integer?) mirroring model.presets.TrainConfig's checks; the server has the last word.
 BOUNDS: dict[str, tuple[float, float, bool]] = {
     "hidden_units": (1, 4096, True),
@@ -96,19 +97,24 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]])
 @callback(
     Output(ids.JOBS_REFRESH, "data", allow_duplicate=True),
     Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.JOBS_INTERVAL, "disabled", allow_duplicate=True),
     Input({"type": ids.JOB_CANCEL, "index": ALL}, "n_clicks"),
+    Input({"type": ids.JOB_RESUME, "index": ALL}, "n_clicks"),
     State({"type": ids.JOB_FIELD, "index": "token"}, "value"),
     prevent_initial_call=True,
 )
-async def cancel_job(_clicks: list[int | None], token: str | None) -> Any:
+async def cancel_or_resume(_cancel: list[int | None], _resume: list[int | None], token: str | None) -> Any:
+    """Cancel a queued/running job, or resume an interrupted/cancelled one from its last checkpoint."""
     if not ctx.triggered or not ctx.triggered[0]["value"]:
-        return no_update, no_update
+        return no_update, no_update, no_update
     job_id = int(ctx.triggered_id["index"])
+    resume = ctx.triggered_id["type"] == ids.JOB_RESUME
     try:
-        await api.cancel_job(job_id, token=token or None)
+        await (api.resume_job if resume else api.cancel_job)(job_id, token=token or None)
     except api.ApiError as e:
-        return no_update, html.Span(f"Could not cancel job {job_id}: {e.detail}", className="error")
-    return time.time(), f"Cancelling job {job_id}…"
+        verb = "resume" if resume else "cancel"
+        return no_update, html.Span(f"Could not {verb} job {job_id}: {e.detail}", className="error"), no_update
+    return time.time(), f"{'Resuming' if resume else 'Cancelling'} job {job_id}…", False
 
 
 @callback(
@@ -175,6 +181,8 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
             html.Span(detail, className="job-detail"),
             html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
             if j["status"] in ACTIVE
+            else html.Button("Resume", id={"type": ids.JOB_RESUME, "index": j["id"]}, className="btn btn-small")
+            if j["status"] in RESUMABLE
             else html.Span(),
         ],
     )

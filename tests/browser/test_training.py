@@ -60,7 +60,7 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     assert not page.errors, page.errors
 
 
-def test_cancel_a_running_job(page: BrowserPage, live_server):
+def test_cancel_and_resume_a_job(page: BrowserPage, live_server):
     page.goto("/training?model=tiny")
     page.page.wait_for_selector("#start-job-button")
     field(page, "hidden_units").fill("16")
@@ -77,4 +77,14 @@ def test_cancel_a_running_job(page: BrowserPage, live_server):
     cancel.click()
     page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="cancelled"]', timeout=60_000)
     assert httpx.get(f"{live_server['url']}/api/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"
+    # A cancelled job offers Resume: it goes back to the queue (or straight to running), then we stop it again.
+    resume = page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small')
+    assert resume.text_content() == "Resume"
+    resume.click()
+    page.page.wait_for_selector(
+        f'.job-row[data-job="{job_id}"][data-status="running"], .job-row[data-job="{job_id}"][data-status="queued"]',
+        timeout=30_000,
+    )
+    page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small:has-text("Cancel")').click()
+    page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="cancelled"]', timeout=60_000)
     assert not page.errors, page.errors
