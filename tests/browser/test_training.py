@@ -54,9 +54,10 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     page.page.click("#model-picker")
     option = page.page.get_by_role("option").filter(has_text=name)
     option.first.wait_for(timeout=15_000)
-    page.screenshot("training", docs=True)
     option.first.click()
     page.page.wait_for_function(f"location.search.includes('model={job['model_id']}')", timeout=10_000)
+    page.page.wait_for_timeout(300)
+    page.screenshot("training", docs=True)
     assert not page.errors, page.errors
 
 
