@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from typing import Any
 
 import fastapi
 import httpx
 
 _api: fastapi.FastAPI | None = None
-_clients: dict[int, httpx.AsyncClient] = {}  # one per event loop: httpx clients are loop-bound
+# One client per event loop (httpx clients are bound to the loop they first ran on); weak, so a closed
+# loop's client goes with it.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 class ApiError(Exception):
@@ -34,8 +37,8 @@ def configure(api: fastapi.FastAPI | None) -> None:
 
 
 def _client() -> httpx.AsyncClient:
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
     if client is None:
         base = os.environ.get("DRSAE_API_URL")
         if base:
@@ -44,7 +47,7 @@ def _client() -> httpx.AsyncClient:
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_api), base_url="http://drsae", timeout=60)
         else:
             raise RuntimeError("app.api is not configured: call configure(api) or set DRSAE_API_URL")
-        _clients[loop_id] = client
+        _clients[loop] = client
     return client
 
 
