@@ -247,7 +247,7 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
                 )
             )  # fmt: skip
     fig.update_layout(shapes=shapes, uirevision="scatter")
-    fig.update_xaxes(title_text="angle between encoder row E_i and decoder column D_i (rad)")
+    fig.update_xaxes(title_text="encoder-decoder angle (rad)")
     fig.update_yaxes(title_text="||C_i|| (classification weight norm)")
     return fig
 

@@ -27,10 +27,10 @@ def layout(model: str | None = None, unit: str | None = None, **_: object) -> ht
                 children=[
                     html.H2("Two kinds of unit"),
                     html.P(
-                        "Each dot is a hidden unit. Part-units (small angle between encoder row E_i and decoder "
-                        "column D_i) behave like ISTA and draw pen strokes; categorical-units (angle above 0.7 rad) "
-                        "have strong classification weights and draw whole-digit prototypes. Click a dot or a filter "
-                        "to open the unit.",
+                        "Each dot is a hidden unit; x is the angle between its encoder row E_i and decoder "
+                        "column D_i. Part-units (small angle) behave like ISTA and draw pen strokes; "
+                        "categorical-units (angle above 0.7 rad) have strong classification weights and draw "
+                        "whole-digit prototypes. Click a dot or a filter to open the unit.",
                         className="help",
                     ),
                     dcc.Graph(id=ids.SCATTER, config=cfg, style={"height": "440px"}),
