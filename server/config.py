@@ -40,8 +40,9 @@ class Settings:
         if device not in DEVICES:
             raise ValueError(f"DRSAE_DEVICE must be one of {DEVICES}, got {device!r}")
         return cls(
-            models_dir=Path(env.get("DRSAE_MODELS_DIR") or REPO / "models"),
-            var_dir=Path(env.get("DRSAE_VAR_DIR") or REPO / "var"),
+            # absolute: worker processes run from the repository root, not from the server's working directory
+            models_dir=Path(env.get("DRSAE_MODELS_DIR") or REPO / "models").expanduser().absolute(),
+            var_dir=Path(env.get("DRSAE_VAR_DIR") or REPO / "var").expanduser().absolute(),
             device=device,
             token=env.get("DRSAE_TOKEN") or None,
             max_jobs=max(0, int(env.get("DRSAE_MAX_JOBS", "1"))),
