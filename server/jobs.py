@@ -183,6 +183,8 @@ class JobManager:
         out.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        if env.get("DRSAE_DATA_DIR"):  # relative to the server's working directory, not the worker's
+            env["DRSAE_DATA_DIR"] = os.path.abspath(env["DRSAE_DATA_DIR"])
         var_dir = str(self.settings.var_dir.absolute())  # the worker's working directory is the repository
         cmd = [sys.executable, "-m", "server.worker", "--job-id", str(job.id), "--var-dir", var_dir]
         with open(out / LOG_NAME, "ab") as logf:
