@@ -20,7 +20,7 @@
     source: null, // {kind: "digit", ref, image} | {kind: "drawn"}
     initialT: null,
     sliderEcho: null,
-    perf: { strokeEnd: null, firstFrame: null, latencies: [], allViewsLatencies: [], frameTimes: [] },
+    perf: { strokeEnd: null, firstFrame: null, latencies: [], apiMs: [], allViewsLatencies: [], frameTimes: [] },
   });
   const SPEED = 4; // iterations per second while playing
   const ns = (window.dash_clientside = window.dash_clientside || {});
@@ -300,6 +300,7 @@
     }
     const enc = await res.json();
     if (seq !== S.seq) return;
+    if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
     status("");
     applyEncoding(enc, opts || {});
   }
