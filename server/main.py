@@ -39,10 +39,12 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
         jobs.start_scheduler()
         n = await asyncio.to_thread(registry.preload)
         log.info("%d models loaded on %s", n, registry.device)
+        warming = asyncio.create_task(asyncio.to_thread(registry.warm))
         try:
             yield
         finally:
             await jobs.stop()
+            await warming
 
     app = FastAPI(
         title="DrSAE Explorer API",

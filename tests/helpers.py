@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -66,13 +67,14 @@ class BrowserPage:
         self.page.goto(self.base + path)
 
     def screenshot(self, name: str, docs: bool = False, full_page: bool = True) -> Path:
-        """Save test-artifacts/<name>.png; with docs, also docs/screenshots/<name>.png (for the README)."""
+        """Save test-artifacts/<name>.png; with docs and DRSAE_DOCS_SCREENSHOTS=1, also docs/screenshots/<name>.png
+        (the README's pictures: refreshed on purpose, not by every test run)."""
         repo = Path(__file__).resolve().parents[1]
         out = repo / "test-artifacts" / f"{name}.png"
         out.parent.mkdir(exist_ok=True)
         self.page.evaluate("window.scrollTo(0, 0)")  # the sticky header would otherwise cover the top
         self.page.screenshot(path=str(out), full_page=full_page)
-        if docs:
+        if docs and os.environ.get("DRSAE_DOCS_SCREENSHOTS") == "1":
             (repo / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
             (repo / "docs" / "screenshots" / f"{name}.png").write_bytes(out.read_bytes())
         return out

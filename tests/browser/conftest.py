@@ -23,7 +23,7 @@ from tests.helpers import BrowserPage, chromium_launch_args  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-DEV_MODEL = REPO / "var" / "devmodels" / "dev400"  # optional: a better-trained model for the docs screenshots
+DOCS_MODEL = REPO / "models" / "paper-sgd"  # a shipped, fully trained model: the docs screenshots show it
 TINY = "tiny"
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -52,9 +52,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     models.mkdir()
     _train_tiny(models)
     ids = [TINY]
-    if (DEV_MODEL / "model.safetensors").exists():
-        shutil.copytree(DEV_MODEL, models / "dev400", ignore=shutil.ignore_patterns("state.pt"))
-        ids.append("dev400")
+    if (DOCS_MODEL / "model.safetensors").exists():
+        shutil.copytree(DOCS_MODEL, models / "paper-sgd", ignore=shutil.ignore_patterns("state.pt"))
+        ids.append("paper-sgd")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DRSAE_NO_DASHBOARD", "DRSAE_TOKEN", "DRSAE_API_URL")}
     env.update(DRSAE_MODELS_DIR=str(models), DRSAE_VAR_DIR=str(var), DRSAE_KILL_JOBS_ON_EXIT="1", DRSAE_DEVICE="cpu")
