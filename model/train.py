@@ -362,8 +362,11 @@ def train(
                     raise StopTraining("cancelled")
                 if progress_bar and rank == 0 and sys.stderr.isatty() and (i % 20 == 0 or i == steps_per_epoch - 1):
                     bar = "#" * int(30 * (i + 1) / steps_per_epoch)
+                    rec, l1, ce, errs = (v / (i + 1) for v in stepper.stats.tolist())  # running means
+                    last_val = f" | val err {state.extra['val_error']:.2f}%" if "val_error" in state.extra else ""
                     print(
-                        f"\repoch {epoch + 1}/{total_epochs} {phase[:5]} [{bar:<30}] {i + 1}/{steps_per_epoch}",
+                        f"\repoch {epoch + 1}/{total_epochs} {phase[:5]} [{bar:<30}] {i + 1}/{steps_per_epoch} "
+                        f"rec {rec:.4f} l1 {l1:.3f} ce {ce:.3f} err {100 * errs / cfg.batch_size:.1f}%{last_val}",
                         end="",
                         file=sys.stderr,
                         flush=True,
@@ -380,6 +383,7 @@ def train(
             stop = False
             if rank == 0:
                 v, te = evaluate(model, val), evaluate(model, test)
+                state.extra["val_error"] = v["error"]
                 if supervised and v["error"] < state.best_val:
                     state.best_val, state.best_epoch, state.bad_epochs = v["error"], state.epoch, 0
                     checkpoint.save_run(out_dir, model, info("running"))
