@@ -143,11 +143,12 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
         return html.Div(f"Could not load unit {k}: {e.detail}", className="error")
     dataset = dataset_of(models, model_id)
     top, sampled = u.get("top_digits", [])[:DIGITS_SHOWN], u.get("sampled_digits", [])[:DIGITS_SHOWN]
+    missing = [d["index"] for d in top + sampled if "image" not in d]  # the API sends images with the digits
     try:
-        images = await api.samples_at(dataset, [d["index"] for d in top + sampled])
+        images = await api.samples_at(dataset, missing) if missing else []
     except api.ApiError:
         images = []
-    img_of = {r["index"]: r["image"] for r in images}
+    img_of = {d["index"]: d["image"] for d in top + sampled if "image" in d} | {r["index"]: r["image"] for r in images}
     cls = "" if u["role"] == "part" else f" · votes for class {u['class']}"
     graph_cfg = {"displaylogo": False, "displayModeBar": False, "responsive": True}
     return html.Div(

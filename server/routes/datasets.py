@@ -40,6 +40,12 @@ def samples(
     split: Split = "test",
     start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     count: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 24,
+    indices: Annotated[
+        str | None,
+        Query(
+            max_length=2000, pattern=r"^\d{1,7}(,\d{1,7}){0,199}$", description="e.g. 3,42,7: these digits, in order"
+        ),
+    ] = None,
 ) -> FastJSONResponse:
     if name not in data.DATASETS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Dataset not found: {name} (known: {', '.join(data.DATASETS)})")
@@ -49,6 +55,17 @@ def samples(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
     x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
     total = len(y)
+    if indices is not None:  # one request for a scattered set (evaluation cells, a unit's digits)
+        picked = [int(i) for i in indices.split(",")]
+        bad = [i for i in picked if i >= total]
+        if bad:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"indices {bad[:5]} are past the end of {name}/{split} ({total})"
+            )
+        rows = [
+            {"index": i, "label": int(y[i]), "image": x[i].reshape(28, 28).astype(np.float32) / 255.0} for i in picked
+        ]
+        return FastJSONResponse({"data": rows, "count": len(rows), "total": total})
     if start >= total:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"start {start} is past the end of {name}/{split} ({total} digits)"

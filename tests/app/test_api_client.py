@@ -34,8 +34,10 @@ def fake_api() -> fastapi.FastAPI:
         return {"id": 1, "name": "j", "config": job.model_dump()}
 
     @app.get("/api/datasets/{name}/samples")
-    def samples(name: str, start: int = 0, count: int = 1) -> dict:
-        rows = [{"index": i, "label": i % 10, "image": [[0.0]]} for i in range(start, min(start + count, 100))]
+    def samples(name: str, start: int = 0, count: int = 1, indices: str | None = None) -> dict:
+        seen["samples_calls"] = seen.get("samples_calls", 0) + 1
+        picked = [int(i) for i in indices.split(",")] if indices else range(start, min(start + count, 100))
+        rows = [{"index": i, "label": i % 10, "image": [[0.0]]} for i in picked]
         return {"data": rows, "count": len(rows), "total": 100}
 
     app.state.seen = seen
@@ -77,6 +79,7 @@ def test_token_is_sent_only_when_given(fake):
 def test_samples_by_index(fake):
     rows = asyncio.run(api.samples_at("mnist", [3, 42, 7]))
     assert [r["index"] for r in rows] == [3, 42, 7] and rows[1]["label"] == 2
+    assert fake.state.seen["samples_calls"] == 1  # one request, not one per digit
     with pytest.raises(api.ApiError):
         asyncio.run(api.sample("mnist", 500))
 

@@ -255,3 +255,10 @@ def test_datasets_and_samples(client: TestClient) -> None:
     assert client.get("/api/datasets/mnist/samples", params={"start": 10000}).status_code == 422
     assert client.get("/api/datasets/mnist/samples", params={"split": "dev"}).status_code == 422
     assert client.get("/api/datasets/kmnist/samples").status_code == 404
+    # a scattered set in one request, in the order asked
+    r = client.get("/api/datasets/mnist/samples", params={"indices": "3,0,9999"})
+    assert r.status_code == 200 and [d["index"] for d in r.json()["data"]] == [3, 0, 9999]
+    assert r.json()["data"][1]["label"] == 7  # the first MNIST test digit is a 7
+    assert client.get("/api/datasets/mnist/samples", params={"indices": "1,10000"}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"indices": "1,,2"}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"indices": ",".join(["1"] * 201)}).status_code == 422
