@@ -8,7 +8,7 @@
   at 400 units in 86 s on an H100 (reports/paper.md). Caveat, also measured: Adam's per-entry steps pull
   every encoder row away from its decoder column within one epoch, so no part-units form (all angles
   > 0.7 rad); plain SGD keeps them aligned (`--preset paper --batch-size 100 --lr 1e-3 --project-every 1`,
-  reports/sgd/paper.md). Use `fast` for accuracy, SGD to see the paper's part/categorical split.
+  reports/paper-sgd.md). Use `fast` for accuracy, SGD to see the paper's part/categorical split.
 - smoke: a tiny model on 2,000 images, seconds on a CPU; for tests and quick checks.
 """
 

@@ -31,6 +31,7 @@ except ImportError:  # a training machine may lack plotly: the analyses and pape
 
 ROLE_COLORS = {"part": "#1f77b4", "intermediate": "#9e9e9e", "categorical": "#d62728"}
 SIDE = 28  # MNIST images are 28 x 28
+PLOTLY_JS = "plotly.min.js"  # written beside the HTML reports, which load it by this relative name
 CONTINUUM_MIN_RHO = 0.2  # |Spearman| below which a trend along the angle is called absent
 
 
@@ -607,14 +608,21 @@ def write_html(
     source: str,
     notes: tuple[str, ...] | list[str] = (),
 ) -> Path:
-    """One self-contained page: provenance, the results table, the claims table and every figure.
-    plotly.js is embedded once in the head, so the file opens offline; each figure is a div."""
+    """One page: provenance, the results table, the claims table and every figure (each a div).
+    plotly.js is written once beside it as plotly.min.js, shared by every report in the folder (4.6 MB that
+    each page would otherwise embed), and loaded by a relative path, so the folder opens offline."""
     if go is None:
-        raise RuntimeError("plotly is not installed here, so paper.html cannot be written (paper.md was)")
+        raise RuntimeError("plotly is not installed here, so the HTML report cannot be written (the .md was)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lib = path.parent / PLOTLY_JS
+    js = get_plotlyjs()
+    if not lib.exists() or lib.read_text(encoding="utf-8") != js:
+        lib.write_text(js, encoding="utf-8")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        f"<script type='text/javascript'>{get_plotlyjs()}</script>",
+        f"<script type='text/javascript' src='{PLOTLY_JS}'></script>",
         "<style>body{font-family:sans-serif;max-width:1300px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
         "figcaption{color:#444;max-width:1000px}</style></head><body>",
@@ -640,7 +648,5 @@ def write_html(
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
     parts.append("</body></html>")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import shlex
 import sys
 import time
@@ -247,8 +248,9 @@ def write_reports(
     quick: bool,
     analysis_limit: int | None,
     device: str = "auto",
+    name: str = "paper",
 ) -> tuple[Path, Path]:
-    """reports/paper.md (table, provenance, claims) and reports/paper.html (same, plus the figures)."""
+    """reports/<name>.md (table, provenance, claims) and reports/<name>.html (same, plus the figures)."""
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info(device)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -294,16 +296,16 @@ def write_reports(
         md += [
             f"## Analyses ({source})",
             "",
-            f"Interactive figures: paper.html. Roles: {an['role_basis']}.",
+            f"Interactive figures: {name}.html. Roles: {an['role_basis']}.",
             "",
             R.claims_markdown(R.claims(an)),
             "",
         ]
-    md_path = out / "paper.md"
+    md_path = out / f"{name}.md"
     md_path.write_text("\n".join(md), encoding="utf-8")
     print(f"wrote {md_path}", flush=True)
     html_path = R.write_html(
-        out / "paper.html",
+        out / f"{name}.html",
         title="DrSAE reproduction: Rolfe & LeCun, ICLR 2013",
         provenance=provenance,
         results_md=table,
@@ -315,6 +317,12 @@ def write_reports(
 
 
 # ------------------------------------------------------------------------------------- CLI
+def _report_name(s: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s):
+        raise argparse.ArgumentTypeError(f"report name must be letters, digits, '-' or '_', got {s!r}")
+    return s
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model.reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="training recipe (default fast)")
@@ -323,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--runs-dir", type=Path, help="run folders (default runs/paper; with --quick: <out>/quick-runs)")
     p.add_argument(
-        "--out", type=Path, default=Path("reports"), help="where paper.md and paper.html go (default reports)"
+        "--out", type=Path, default=Path("reports"), help="where <name>.md and <name>.html go (default reports)"
+    )
+    p.add_argument(
+        "--name", default="paper", type=_report_name, help="report file names: <name>.md, <name>.html (default paper)"
     )
     p.add_argument("--quick", action="store_true", help="tiny models on a few hundred images (pipeline check)")
     p.add_argument("--reuse-only", action="store_true", help="no training: report the finished runs that exist")
@@ -350,7 +361,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(result_row(run, run_dir, status))
             print(f"{run.name}: {status}", flush=True)
         md, page = write_reports(
-            rows, args.out, command=command, quick=args.quick, analysis_limit=analysis_limit, device=args.device
+            rows,
+            args.out,
+            command=command,
+            quick=args.quick,
+            analysis_limit=analysis_limit,
+            device=args.device,
+            name=args.name,
         )
     except (ValueError, RuntimeError, data.DataError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
