@@ -42,6 +42,18 @@ def _field(name: str, label: str, kind: str, help_text: str) -> html.Div:
     )
 
 
+def _choice(name: str, label: str, options: list, value: str) -> html.Div:
+    """A dropdown field with its error slot, like _field for the fixed-choice options."""
+    return html.Div(
+        className="field",
+        children=[
+            html.Label(label, htmlFor=f"job-{name}"),
+            dcc.Dropdown(id={"type": ids.JOB_FIELD, "index": name}, options=options, value=value, clearable=False),
+            html.Div(id={"type": ids.JOB_FIELD_ERROR, "index": name}, className="field-error"),
+        ],
+    )
+
+
 def layout(job: str | None = None, **_: object) -> html.Div:
     try:
         selected = int(job) if job is not None else None
@@ -67,38 +79,15 @@ def layout(job: str | None = None, **_: object) -> html.Div:
                         id=ids.JOB_FORM,
                         className="form-grid",
                         children=[
-                            html.Div(
-                                className="field",
-                                children=[
-                                    html.Label("Preset", htmlFor="job-preset"),
-                                    dcc.Dropdown(
-                                        id={"type": ids.JOB_FIELD, "index": "preset"},
-                                        options=["smoke", "fast", "paper"],
-                                        value="smoke",
-                                        clearable=False,
-                                    ),
-                                    html.Div(
-                                        id={"type": ids.JOB_FIELD_ERROR, "index": "preset"}, className="field-error"
-                                    ),
+                            _choice("preset", "Preset", ["smoke", "fast", "paper"], "smoke"),
+                            _choice(
+                                "dataset",
+                                "Dataset",
+                                [
+                                    {"label": "MNIST", "value": "mnist"},
+                                    {"label": "Fashion-MNIST", "value": "fashion-mnist"},
                                 ],
-                            ),
-                            html.Div(
-                                className="field",
-                                children=[
-                                    html.Label("Dataset", htmlFor="job-dataset"),
-                                    dcc.Dropdown(
-                                        id={"type": ids.JOB_FIELD, "index": "dataset"},
-                                        options=[
-                                            {"label": "MNIST", "value": "mnist"},
-                                            {"label": "Fashion-MNIST", "value": "fashion-mnist"},
-                                        ],
-                                        value="mnist",
-                                        clearable=False,
-                                    ),
-                                    html.Div(
-                                        id={"type": ids.JOB_FIELD_ERROR, "index": "dataset"}, className="field-error"
-                                    ),
-                                ],
+                                "mnist",
                             ),
                             *[_field(*f) for f in FIELDS],
                         ],
