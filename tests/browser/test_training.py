@@ -26,12 +26,7 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     field(page, "iterations").fill("4")
     field(page, "epochs").fill("2")
     field(page, "name").fill("browser-smoke")
-    page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
-    page.page.click("#start-job-button")
-    page.page.wait_for_function(
-        "document.getElementById('job-message').textContent.startsWith('Started job')", timeout=15_000
-    )
-    job_id = int(page.page.text_content("#job-message").split("Started job ")[1].split(" ")[0])
+    job_id = start_job(page)
     row = page.page.locator(f'.job-row[data-job="{job_id}"]')
     row.wait_for(timeout=10_000)
     # Progress: the row goes to finished with a full bar (smoke jobs take seconds).
@@ -61,18 +56,23 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     assert not page.errors, page.errors
 
 
+def start_job(page: BrowserPage) -> int:
+    """Submit the filled form and return the id of the job it started."""
+    page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
+    page.page.click("#start-job-button")
+    page.page.wait_for_function(
+        "document.getElementById('job-message').textContent.startsWith('Started job')", timeout=15_000
+    )
+    return int(page.page.text_content("#job-message").split("Started job ")[1].split(" ")[0])
+
+
 def test_cancel_and_resume_a_job(page: BrowserPage, live_server):
     page.goto("/training?model=tiny")
     page.page.wait_for_selector("#start-job-button")
     field(page, "hidden_units").fill("16")
     field(page, "epochs").fill("500")  # would take minutes
     field(page, "name").fill("to-cancel")
-    page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
-    page.page.click("#start-job-button")
-    page.page.wait_for_function(
-        "document.getElementById('job-message').textContent.startsWith('Started job')", timeout=15_000
-    )
-    job_id = int(page.page.text_content("#job-message").split("Started job ")[1].split(" ")[0])
+    job_id = start_job(page)
     cancel = page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small')
     cancel.wait_for(timeout=15_000)
     cancel.click()
