@@ -91,12 +91,13 @@ class JobManager:
     def cancel(self, job: JobRow) -> JobRow:
         if job.status in ("finished", "failed", "cancelled"):
             raise JobStateError(f"Job {job.id} is already {job.status}")
-        if job.status in ("queued", "interrupted"):
-            self.store.finish(job_id=job.id, status="cancelled", error=None)
-        else:  # running: the worker sees the flag within a step, SIGTERM covers a busy or stuck one
-            self.store.request_cancel(job_id=job.id)
-            self._signal(job, signal.SIGTERM)
-            self.kill_at[job.id] = time.monotonic() + self.settings.cancel_grace_s
+        if job.status in ("queued", "interrupted") and self.store.cancel_queued(job_id=job.id):
+            return self._reload(job.id)
+        # running (perhaps claimed by the scheduler since we read it): the worker sees the flag within a step,
+        # and SIGTERM covers a busy or stuck one
+        self.store.request_cancel(job_id=job.id)
+        self._signal(job, signal.SIGTERM)
+        self.kill_at[job.id] = time.monotonic() + self.settings.cancel_grace_s
         return self._reload(job.id)
 
     def resume(self, job: JobRow) -> JobRow:
@@ -179,6 +180,8 @@ class JobManager:
                 self.start(job)
 
     def start(self, job: JobRow) -> None:
+        if not self.store.claim(job_id=job.id):  # cancelled since it was listed
+            return
         out = run_dir(self.settings, job.id)
         out.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -128,6 +128,16 @@ class Store:
     def count_jobs(self, *, status: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
+    def claim(self, *, job_id: int) -> bool:
+        """queued -> running in one statement, so a cancel that lands first wins and the job never starts."""
+        now = time.time()
+        cur = self._conn().execute(
+            "UPDATE jobs SET status = 'running', pid = NULL, heartbeat = ?, started = ?, finished = NULL, error = NULL "
+            "WHERE id = ? AND status = 'queued'",
+            (now, now, job_id),
+        )
+        return cur.rowcount > 0
+
     def mark_started(self, *, job_id: int, pid: int) -> None:
         now = time.time()
         self._conn().execute(
@@ -135,6 +145,15 @@ class Store:
             "WHERE id = ?",
             (pid, now, now, job_id),
         )
+
+    def cancel_queued(self, *, job_id: int) -> bool:
+        """queued (or interrupted) -> cancelled, only if the scheduler has not claimed it meanwhile."""
+        cur = self._conn().execute(
+            "UPDATE jobs SET status = 'cancelled', error = NULL, finished = ? WHERE id = ? AND status IN "
+            "('queued', 'interrupted')",
+            (time.time(), job_id),
+        )
+        return cur.rowcount > 0
 
     def beat(self, *, job_id: int) -> None:
         self._conn().execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))

@@ -112,3 +112,17 @@ def test_cancel_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> N
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_job_cancelled_while_the_scheduler_holds_it_never_starts(tmp_path: Path) -> None:
+    """The scheduler lists a queued job, a request cancels it, then the scheduler starts what it listed:
+    the stale row must not bring the job back to life."""
+    settings = make_settings(tmp_path)
+    store = Store(settings.db_path)
+    jobs = JobManager(settings, store)
+    jid = store.create_job(name="raced", config={}, total_epochs=1)
+    listed = store.get_job(job_id=jid)  # what the scheduler read
+    assert jobs.cancel(listed).status == "cancelled"
+    jobs.start(listed)
+    assert jid not in jobs.procs
+    assert store.get_job(job_id=jid).status == "cancelled"

@@ -49,6 +49,19 @@ def test_finish_only_if_running_keeps_a_workers_final_status(tmp_path: Path) -> 
     assert job.status == "queued" and job.resume and not job.cancel and job.pid is None
 
 
+def test_cancel_and_claim_of_a_queued_job_cannot_both_win(tmp_path: Path) -> None:
+    """The scheduler claims queued jobs while a request may cancel them: exactly one of the two succeeds."""
+    s = Store(tmp_path / "jobs.sqlite")
+    a = s.create_job(name="a", config={}, total_epochs=1)
+    assert s.cancel_queued(job_id=a)
+    assert not s.claim(job_id=a)  # cancelled first: never starts
+    assert s.get_job(job_id=a).status == "cancelled"
+    b = s.create_job(name="b", config={}, total_epochs=1)
+    assert s.claim(job_id=b)
+    assert not s.cancel_queued(job_id=b)  # claimed first: the cancel must go through the running path
+    assert s.get_job(job_id=b).status == "running"
+
+
 def test_two_connections_in_two_threads_see_each_others_writes(tmp_path: Path) -> None:
     s = Store(tmp_path / "jobs.sqlite")
     other = Store(tmp_path / "jobs.sqlite")  # as a worker process would open it
