@@ -74,6 +74,31 @@ def unit_roles(model: DrSAE) -> dict[str, np.ndarray]:
     }
 
 
+ROLE_METRIC_KEYS = (
+    "angle_q10",
+    "angle_q25",
+    "angle_median",
+    "angle_q75",
+    "angle_q90",
+    "units_part",
+    "units_categorical",
+    "spearman_angle_c_norm",
+)
+
+
+@torch.no_grad()
+def role_metrics(model: DrSAE) -> dict[str, float]:
+    """Cheap per-epoch numbers that show the roles separating during training (a few ms): quantiles of
+    the encoder-decoder angle, how many units fall under 0.5 rad and over 0.7 rad, and the Spearman
+    correlation of the angle with ||C_i|| (the paper: categorical-units classify strongly)."""
+    angle = encoder_decoder_angles(model)
+    c_norm = model.C.detach().cpu().double().norm(dim=0).numpy()
+    q = np.quantile(angle, [0.1, 0.25, 0.5, 0.75, 0.9])
+    counts = [int((angle < PART_MAX_ANGLE).sum()), int((angle > CATEGORICAL_MIN_ANGLE).sum())]
+    values = [*q.tolist(), *counts, spearman(angle, c_norm)]
+    return dict(zip(ROLE_METRIC_KEYS, values, strict=True))
+
+
 # ------------------------------------------------------------------------------------ helpers
 def _as_batch(x: Tensor, model: DrSAE) -> Tensor:
     """Inputs as a float (B, n_in) tensor on the model's device."""

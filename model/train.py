@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from model import checkpoint, data
+from model.analysis import role_metrics
 from model.drsae import DrSAE
 from model.presets import PRESETS, TrainConfig, preset
 
@@ -75,43 +76,134 @@ def evaluate(model: DrSAE, split: data.Split, batch_size: int = 2000) -> dict[st
     }
 
 
-def learning_rate(cfg: TrainConfig, *, samples: int, phase: str, sup_step: int, sup_steps: int) -> float:
-    """The base learning rate now; per-matrix scales are applied on top (DrSAE.lr_scales)."""
+def learning_rate(
+    cfg: TrainConfig, *, samples: int, phase: str, sup_step: int, sup_steps: int, phase_step: int = 0
+) -> float:
+    """The base learning rate now; per-matrix scales are applied on top (DrSAE.lr_scales).
+
+    `phase_step` counts updates since the current phase began: a warm-up ramps the rate up linearly over
+    `cfg.warmup_steps` at the start of each phase, since the switch to the classification loss brings
+    large new gradients as the start does (docs/model.md, "Our default recipe").
+    """
     if cfg.schedule == "paper":  # lr / (1 + 5e-7 x samples seen), the counter runs across both phases
-        return cfg.lr / (1.0 + cfg.lr_decay * samples)
-    if cfg.schedule == "cosine" and phase == "supervised" and sup_steps > 0:
+        lr = cfg.lr / (1.0 + cfg.lr_decay * samples)
+    elif cfg.schedule == "cosine" and phase == "supervised" and sup_steps > 0:
         floor = cfg.lr * cfg.min_lr_ratio
-        return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(sup_step / sup_steps, 1.0)))
-    return cfg.lr
+        lr = floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(sup_step / sup_steps, 1.0)))
+    else:
+        lr = cfg.lr
+    if cfg.warmup_steps:
+        lr *= min(1.0, (phase_step + 1) / cfg.warmup_steps)
+    return lr
 
 
-class PlainSGD(torch.optim.Optimizer):
-    """p <- p - lr * grad, nothing else (the authors' optimiser, spec 3.2). Unlike torch.optim.SGD it
-    takes a rate held in a device tensor, so the step can be captured in a CUDA graph."""
+class SGD(torch.optim.Optimizer):
+    """p <- p - lr * g, optionally with (Nesterov) momentum: buf <- mu buf + g, g <- g + mu buf (Nesterov)
+    or buf. With momentum 0 it is the authors' plain SGD. Unlike torch.optim.SGD it reads a rate held in a
+    device tensor and allocates its buffers up front, so the step can be captured in a CUDA graph."""
 
-    def __init__(self, params: list[dict[str, Any]], lr: float) -> None:
-        super().__init__(params, {"lr": lr})
+    def __init__(self, params: list[dict[str, Any]], lr: float, momentum: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov})
+        for group in self.param_groups:
+            for p in group["params"]:
+                if group["momentum"]:
+                    self.state[p]["momentum_buffer"] = torch.zeros_like(p)
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:  # type: ignore[override]
         for group in self.param_groups:
+            mu = group["momentum"]
             for p in group["params"]:
-                if p.grad is not None:
-                    p.sub_(p.grad * group["lr"])
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if mu:
+                    buf = self.state[p]["momentum_buffer"]
+                    buf.mul_(mu).add_(g)
+                    g = g.add(buf, alpha=mu) if group["nesterov"] else buf
+                p.sub_(g * group["lr"])
 
 
-def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim.Optimizer:
+class Optimizers:
+    """Several optimizers stepped as one (SGD on the encoder and decoder, Adam on the classifier, say).
+    `param_groups` lists every group, each with its 'scale' relative to the base rate."""
+
+    def __init__(self, *opts: torch.optim.Optimizer) -> None:
+        self.opts = opts
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [g for o in self.opts for g in o.param_groups]
+
+    def step(self) -> None:
+        for o in self.opts:
+            o.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.opts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state["optimizers"]
+        if len(saved) != len(self.opts):
+            raise ValueError(f"resume state holds {len(saved)} optimizers, this run has {len(self.opts)}")
+        for o, s in zip(self.opts, saved, strict=True):
+            o.load_state_dict(s)
+
+
+CLASSIFIER = ("C", "c")
+
+
+def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> Optimizers:
+    """Per-matrix rates (DrSAE.lr_scales, times encoder_decoder_lr_scale for E and D); C and c on their own
+    Adam when asked. Every group keeps 'scale' = its rate / the base rate, so one schedule drives all."""
     groups = model.param_groups(cfg.lr)
+    for g in groups:
+        if g["name"] in ("E", "D"):
+            g["scale"] *= cfg.encoder_decoder_lr_scale
+        if g["name"] in CLASSIFIER and cfg.classifier_optimizer == "adam":
+            g["scale"] = cfg.classifier_lr / cfg.lr
+        g["lr"] = cfg.lr * g["scale"]
     if graphed:  # a captured step reads the rate from device memory, so it must be a tensor
         device = next(model.parameters()).device
         for g in groups:
             g["lr"] = torch.tensor(g["lr"], device=device)
-    if cfg.optimizer == "sgd":
-        return PlainSGD(groups, lr=cfg.lr)
-    return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed)
+    own = [g for g in groups if g["name"] in CLASSIFIER and cfg.classifier_optimizer == "adam"]
+    rest = [g for g in groups if not any(g is o for o in own)]
+
+    def build(gs: list[dict[str, Any]], kind: str) -> torch.optim.Optimizer:
+        if kind == "sgd":
+            return SGD(gs, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.Adam(gs, lr=cfg.lr, capturable=graphed)
+
+    opts = [build(rest, cfg.optimizer)]
+    if own:
+        opts.append(build(own, "adam"))
+    return Optimizers(*opts)
 
 
 # --------------------------------------------------------------------------------- train step
+GRAPH_WARMUP_STEPS = 3  # eager steps before capture, so lazily made state (Adam's moments) exists first
+
+
+def projection_plan(project_every: int, graphed: bool, step_no: int) -> tuple[bool, bool]:
+    """Where E and D are projected after update `step_no`: (inside the step, after it).
+
+    Eager steps decide per step. A captured CUDA graph replays the same work every step, so with
+    project_every > 1 the E/D projection moves out of it and runs every n-th step; C's projection stays
+    in the step in both cases (it is bounded after every supervised update).
+    """
+    due = (step_no + 1) % project_every == 0
+    if not graphed:
+        return due, False
+    if project_every == 1:
+        return True, False
+    return False, due
+
+
 class Stepper:
     """One optimisation step on a batch given by indices into on-device training data.
 
@@ -124,7 +216,7 @@ class Stepper:
         self,
         model: DrSAE,
         net: torch.nn.Module,
-        opt: torch.optim.Optimizer,
+        opt: Optimizers,
         cfg: TrainConfig,
         train: data.Split,
         graphed: bool,
@@ -149,7 +241,7 @@ class Stepper:
             for g in self.opt.param_groups:
                 g["lr"] = base * g["scale"]
 
-    def _body(self, supervised: bool, project: bool) -> None:
+    def _body(self, supervised: bool, project_encoder_decoder: bool) -> None:
         cfg = self.cfg
         x = self.train.x.index_select(0, self.idx)
         y = self.train.y.index_select(0, self.idx)
@@ -167,8 +259,8 @@ class Stepper:
             for g in self.opt.param_groups:
                 torch.mul(self.base_lr, g["scale"], out=g["lr"])
         self.opt.step()
-        if project:
-            self.model.project_(encoder=True, decoder=True, classifier=supervised)
+        # C is bounded after every supervised update; E and D as often as the caller says (docs/model.md)
+        self.model.project_(encoder=project_encoder_decoder, decoder=project_encoder_decoder, classifier=supervised)
         with torch.no_grad():
             errors = (out.logits.argmax(1) != y).sum().float()
             terms = [L["reconstruction"], L["sparsity"], L["classification"], errors]
@@ -177,38 +269,35 @@ class Stepper:
     def step(self, idx: torch.Tensor, supervised: bool, step_no: int) -> None:
         self.idx.copy_(idx, non_blocking=True)
         phase = "supervised" if supervised else "unsupervised"
-        project_all = (step_no + 1) % self.cfg.project_every == 0
+        in_body, after = projection_plan(self.cfg.project_every, self.graphed, step_no)
         if not self.graphed:
             self.opt.zero_grad(set_to_none=True)
-            self._body(supervised, project=False)
-            self.model.project_(encoder=project_all, decoder=project_all, classifier=supervised)
+            self._body(supervised, project_encoder_decoder=in_body)
             return
         if self.phase != phase:  # (re)capture for this phase after a few eager warm-up steps
             self.graph, self.phase, self.warm = None, phase, 0
-        if self.graph is None and self.warm < 3:
+        if self.graph is None and self.warm < GRAPH_WARMUP_STEPS:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 self.opt.zero_grad(set_to_none=True)
-                self._body(supervised, project=self.cfg.project_every == 1)
+                self._body(supervised, project_encoder_decoder=in_body)
             torch.cuda.current_stream().wait_stream(side)
             self.warm += 1
-            if self.cfg.project_every > 1 and project_all:
-                self.model.project_(classifier=False)
-            return
-        if self.graph is None:
-            self.graph = torch.cuda.CUDAGraph()
-            self.opt.zero_grad(set_to_none=True)
-            try:
-                with torch.cuda.graph(self.graph):
-                    self._body(supervised, project=self.cfg.project_every == 1)
-            except RuntimeError as e:  # keep training, eagerly, rather than lose the run
-                print(f"warning: CUDA graph capture failed ({e}); continuing without graphs", file=sys.stderr)
-                self.graph, self.graphed = None, False
-                return self.step(idx, supervised, step_no)
-        self.graph.replay()
-        if self.cfg.project_every > 1 and project_all:
-            self.model.project_(classifier=False)
+        else:
+            if self.graph is None:
+                self.graph = torch.cuda.CUDAGraph()
+                self.opt.zero_grad(set_to_none=True)
+                try:
+                    with torch.cuda.graph(self.graph):
+                        self._body(supervised, project_encoder_decoder=in_body)
+                except RuntimeError as e:  # keep training, eagerly, rather than lose the run
+                    print(f"warning: CUDA graph capture failed ({e}); continuing without graphs", file=sys.stderr)
+                    self.graph, self.graphed = None, False
+                    return self.step(idx, supervised, step_no)
+            self.graph.replay()
+        if after:
+            self.model.project_(encoder=True, decoder=True, classifier=False)
 
     def take_stats(self) -> torch.Tensor:
         values = self.stats.clone()
@@ -347,12 +436,14 @@ def train(
             perm = perm[rank::world_size][:per_rank].to(device)
             t0 = time.time()
             for i in range(steps_per_epoch):
+                sup_step = state.step - cfg.unsup_epochs * steps_per_epoch
                 base = learning_rate(
                     cfg,
                     samples=state.samples,
                     phase=phase,
-                    sup_step=state.step - cfg.unsup_epochs * steps_per_epoch,
+                    sup_step=sup_step,
                     sup_steps=sup_steps,
+                    phase_step=sup_step if supervised else state.step,
                 )
                 stepper.set_lr(base)
                 stepper.step(perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], supervised, state.step)
@@ -401,6 +492,7 @@ def train(
                     **{f"val_{k}": val_ for k, val_ in v.items()},
                     "test_error": te["error"],
                     "best_val_error": state.best_val if supervised else None,
+                    **role_metrics(model),
                     "epoch_seconds": epoch_seconds,
                     "seconds": state.seconds,
                 }

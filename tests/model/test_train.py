@@ -77,7 +77,7 @@ def test_schedules() -> None:
     # spec 3.2 worked value: after 100 pretraining epochs of 50k samples the rate is ~1.43e-3
     lr100 = learning_rate(paper, samples=100 * 50000, phase="supervised", sup_step=0, sup_steps=1)
     assert lr100 == pytest.approx(5e-3 / 3.5) and lr100 == pytest.approx(1.43e-3, rel=1e-3)
-    fast = PRESETS["fast"]
+    fast = PRESETS["adam"]
     assert learning_rate(fast, samples=0, phase="unsupervised", sup_step=0, sup_steps=10) == fast.lr
     assert learning_rate(fast, samples=0, phase="supervised", sup_step=5, sup_steps=10) == pytest.approx(fast.lr / 2)
     assert learning_rate(fast, samples=0, phase="supervised", sup_step=10, sup_steps=10) == pytest.approx(0.0)
@@ -90,7 +90,7 @@ def test_presets_hold_the_papers_numbers() -> None:
     assert (p.hidden, p.T, p.lr_decay) == (400, 11, 5e-7)
     assert TrainConfig.from_dict(p.to_dict()) == p
     with pytest.raises(ValueError, match="optimizer"):
-        preset("fast", optimizer="lbfgs")
+        preset("adam", optimizer="lbfgs")
     with pytest.raises(ValueError, match="unknown preset"):
         preset("turbo")
 
