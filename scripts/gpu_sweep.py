@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 # variant name -> overrides of the `faithful` preset
 VARIANTS: dict[str, dict[str, float]] = {
-    "lr02_ed25": {},
-    "lr01_ed25": {"lr": 0.01},
     "lr04_ed25": {"lr": 0.04},
-    "lr02_ed100": {"encoder_decoder_lr_scale": 1.0},
-    "lr02_ed25_u20": {"unsup_epochs": 20},
-    "lr02_ed10": {"encoder_decoder_lr_scale": 0.1},
+    "lr04_ed15": {"lr": 0.04, "encoder_decoder_lr_scale": 0.15},
+    "lr04_ed40": {"lr": 0.04, "encoder_decoder_lr_scale": 0.4},
+    "lr06_ed25": {"lr": 0.06},
+    "lr03_ed20": {"lr": 0.03, "encoder_decoder_lr_scale": 0.2},
+    "lr02_ed15": {"lr": 0.02, "encoder_decoder_lr_scale": 0.15},
 }
 # row name -> (hidden, T, e_bound, seed); T = 2 uses the authors' reduced encoder bound (docs/model.md)
 ROWS: dict[str, tuple[int, int, float | None, int]] = {
