@@ -32,7 +32,7 @@ except ImportError:  # a training machine may lack plotly: the analyses and pape
 ROLE_COLORS = {"part": "#1f77b4", "intermediate": "#9e9e9e", "categorical": "#d62728"}
 SIDE = 28  # MNIST images are 28 x 28
 PLOTLY_JS = "plotly.min.js"  # written beside the HTML reports, which load it by this relative name
-CONTINUUM_MIN_RHO = 0.2  # |Spearman| below which a trend along the angle is called absent
+MIN_UNITS = 10  # units a group needs before a claim about it gets a verdict
 
 
 # ------------------------------------------------------------------------------------- analyses
@@ -73,6 +73,11 @@ def compute_analyses(
         )
     roles = units["role"]
     dyn = A.activity_dynamics(model, x[:n_dynamics], roles)
+    if roles is units["paper_role"]:
+        paper_summary = A.role_summary(units, dyn)
+    else:  # the claims always use the paper's groups
+        paper_units = units | {"role": units["paper_role"]}
+        paper_summary = A.role_summary(paper_units, A.activity_dynamics(model, x[:n_dynamics], units["paper_role"]))
     order = np.argsort(units["angle"])
     pick = order[np.unique(np.linspace(0, len(order) - 1, min(n_units_dictionary, len(order))).round().astype(int))]
     alive = order[dyn["p_active"][-1][order] > 0.01]
@@ -95,6 +100,9 @@ def compute_analyses(
         "role_basis_short": "paper thresholds" if basis.startswith("the paper") else "relative roles (angle terciles)",
         "dynamics": dyn,
         "summary": A.role_summary(units, dyn),
+        "paper_summary": paper_summary,
+        "paper_blocks": A.connection_blocks(model, units["paper_role"]),
+        "paper_overlap": A.connections_vs_overlap(model, units["paper_role"]),
         "dictionary": {
             "units": pick,
             "E": model.E.detach().cpu().double().numpy()[pick],
@@ -125,33 +133,35 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
 
 
-def _compare(cat: float, part: float, rho: float, larger: bool = True) -> str:
-    """Verdict for 'categorical-units have more X than part-units', falling back on the angle correlation
-    (the paper stresses a continuum) when one of the roles is empty at the 0.5/0.7 thresholds."""
-    if math.isfinite(cat) and math.isfinite(part):
-        return "consistent" if (cat > part) == larger else "not observed"
-    if math.isfinite(rho):
-        if abs(rho) < CONTINUUM_MIN_RHO:
-            return "not observed (no relation with the angle)"
-        return "consistent (continuum)" if (rho > 0) == larger else "not observed (opposite trend)"
-    return "undetermined"
+def _compare(cat: float, part: float, counts: tuple[int, int], larger: bool = True) -> str:
+    """Verdict for 'categorical-units have more X than part-units' at the paper's 0.5/0.7 rad thresholds;
+    each group needs MIN_UNITS units (the paper's own figures rest on dozens)."""
+    if min(counts) < MIN_UNITS:
+        return "not enough units"
+    if not (math.isfinite(cat) and math.isfinite(part)):
+        return "undetermined"
+    return "consistent" if (cat > part) == larger else "not observed"
 
 
 def claims(an: dict[str, Any]) -> list[Claim]:
-    """The paper's qualitative claims (spec 5.1-5.3) with the measured numbers and a verdict each."""
-    s = an["summary"]
-    r, rho = s["roles"], s["spearman_angle"]
-    part, cat = r["part"], r["categorical"]
-    out = []
-    q = s["angle_quantiles"]
+    """The paper's qualitative claims (spec 5.1-5.3) with the measured numbers, the unit counts behind them
+    and a verdict each. Groups are the paper's (part < 0.5 rad, categorical > 0.7 rad) whatever roles the
+    figures use; a claim about a group with fewer than MIN_UNITS units says "not enough units"."""
     paper_roles = an["units"]["paper_role"]
     n_part, n_cat, n_mid = (int((paper_roles == k).sum()) for k in ("part", "categorical", "intermediate"))
+    s = an["paper_summary"]
+    r, rho = s["roles"], s["spearman_angle"]
+    part, cat = r["part"], r["categorical"]
+    counts = (n_part, n_cat)
+    groups = f" ({n_cat} categorical, {n_part} part units)"
+    out = []
+    q = s["angle_quantiles"]
     out.append(
         Claim(
             "Part-units (angle < 0.5 rad) and categorical-units (angle > 0.7 rad) both exist, on a continuum (5.1)",
             f"{n_part} part, {n_mid} in-between, {n_cat} categorical; angle median {_fmt(q['median'])} rad "
             f"(range {_fmt(q['min'])}-{_fmt(q['max'])})",
-            "consistent" if n_part and n_cat else "not observed",
+            "consistent" if min(counts) >= MIN_UNITS else "not enough units",
         )
     )
     for key, text in (
@@ -163,18 +173,19 @@ def claims(an: dict[str, Any]) -> list[Claim]:
         out.append(
             Claim(
                 text,
-                f"mean categorical {_fmt(cat[key])} vs part {_fmt(part[key])}; Spearman with angle {_fmt(rho[key])}",
-                _compare(cat[key], part[key], rho[key]),
+                f"mean categorical {_fmt(cat[key])} vs part {_fmt(part[key])}{groups}; Spearman with angle "
+                f"{_fmt(rho[key])} (all {len(paper_roles)} units)",
+                _compare(cat[key], part[key], counts),
             )
         )
     out.append(
         Claim(
             "Categorical-units build up their activity over the iterations (5.2, 5.3)",
-            f"mean activity z(T)/z(1): categorical {_fmt(cat['buildup'])}, part {_fmt(part['buildup'])}",
-            _compare(cat["buildup"], part["buildup"], math.nan),
+            f"mean activity z(T)/z(1): categorical {_fmt(cat['buildup'])}, part {_fmt(part['buildup'])}{groups}",
+            _compare(cat["buildup"], part["buildup"], counts),
         )
     )
-    ov = an["overlap"]
+    ov = an["paper_overlap"]
     pp, cp = ov["part->part"], ov["categorical->part"]
     ok = [v["correlation"] < -0.5 for v in (pp, cp) if math.isfinite(v["correlation"])]
     out.append(
@@ -182,25 +193,29 @@ def claims(an: dict[str, Any]) -> list[Claim]:
             "Connections into part-units are ISTA-like: S - I falls on a line of negative slope against D^T D, "
             "for part and categorical sources alike (5.2)",
             f"part->part r = {_fmt(pp['correlation'])}, slope {_fmt(pp['slope'])}; categorical->part r = "
-            f"{_fmt(cp['correlation'])}, slope {_fmt(cp['slope'])}",
-            "undetermined" if not ok else ("consistent" if all(ok) else "not observed"),
+            f"{_fmt(cp['correlation'])}, slope {_fmt(cp['slope'])}{groups}",
+            "not enough units"
+            if min(counts) < MIN_UNITS
+            else "undetermined"
+            if not ok
+            else ("consistent" if all(ok) else "not observed"),
         )
     )
-    cc = an["blocks"]["blocks"]["categorical->categorical"]
+    cc = an["paper_blocks"]["blocks"]["categorical->categorical"]
     out.append(
         Claim(
             "Among categorical-units: mostly negative connections, strong positive self-connections (5.2)",
             f"fraction positive {_fmt(cc['frac_positive'])}, "
-            f"mean self-connection (S - I)_ii {_fmt(cc.get('diag_mean'))}",
-            "undetermined"
-            if not cc["count"]
+            f"mean self-connection (S - I)_ii {_fmt(cc.get('diag_mean'))} ({n_cat} categorical units)",
+            "not enough units"
+            if n_cat < MIN_UNITS
             else ("consistent" if cc["frac_positive"] < 0.5 and cc["diag_mean"] > 0 else "not observed"),
         )
     )
-    aw, role = an["afferent_angle"], an["units"]["role"]
+    aw = an["afferent_angle"]
 
     def role_mean(name: str) -> float:
-        v = aw[(role == name) & np.isfinite(aw)]
+        v = aw[(paper_roles == name) & np.isfinite(aw)]
         return float(v.mean()) if len(v) else math.nan
 
     rho_aw = A.spearman(an["units"]["angle"], aw)
@@ -209,8 +224,8 @@ def claims(an: dict[str, Any]) -> list[Claim]:
             "Hierarchy: categorical-units get a larger share of input from categorical-units (afferent-weighted "
             "angle, 5.2)",
             f"mean afferent-weighted angle: categorical {_fmt(role_mean('categorical'))}, "
-            f"part {_fmt(role_mean('part'))}; Spearman with angle {_fmt(rho_aw)}",
-            _compare(role_mean("categorical"), role_mean("part"), rho_aw),
+            f"part {_fmt(role_mean('part'))}{groups}; Spearman with angle {_fmt(rho_aw)}",
+            _compare(role_mean("categorical"), role_mean("part"), counts),
         )
     )
     return out

@@ -34,7 +34,7 @@ def test_quick_writes_the_table_with_the_three_paper_rows(quick: Path) -> None:
         assert re.fullmatch(r"\d+\.\d\d%", r[2]) and re.fullmatch(r"\d+\.\d\d%", r[3])  # ours: test, val
         assert r[5].endswith("s")  # wall time
         assert r[6].startswith("cpu") and r[7] == "0"  # device, seed
-        assert "adam" in r[8] and "E bound" in r[8]  # recipe
+        assert "faithful: sgd Nesterov momentum 0.9" in r[8] and "E bound" in r[8]  # recipe
     assert "ours 784-32^11-10" in rows[0][0] and "ours 784-16^2-10" in rows[2][0]
     assert "E bound 0.3125" in rows[2][8] and "1.25/2/2" in rows[2][8]
     assert "QUICK MODE" in md
@@ -118,12 +118,12 @@ def test_unfinished_run_is_not_reused(tmp_path: Path) -> None:
 
 
 def test_run_configs_follow_the_paper() -> None:
-    cfgs = {r.name: P.run_config(r, "fast", quick=False, epochs=None, device="cpu", seed=3) for r in P.PAPER_RUNS}
+    cfgs = {r.name: P.run_config(r, "adam", quick=False, epochs=None, device="cpu", seed=3) for r in P.PAPER_RUNS}
     assert (cfgs["h400_t11"].hidden, cfgs["h400_t11"].T, cfgs["h400_t11"].e_bound) == (400, 11, None)
     assert (cfgs["h200_t11"].hidden, cfgs["h200_t11"].T) == (200, 11)
     assert (cfgs["h200_t2"].hidden, cfgs["h200_t2"].T) == (200, 2)
     assert cfgs["h200_t2"].e_bound == pytest.approx(1.25 / 4)
-    assert all(c.preset == "fast" and c.seed == 3 and c.train_limit is None for c in cfgs.values())
+    assert all(c.preset == "adam" and c.seed == 3 and c.train_limit is None for c in cfgs.values())
     assert P.run_config(P.PAPER_RUNS[0], "paper", quick=False, epochs=7, device="cpu", seed=0).epochs == 7
     assert [r.paper_error for r in P.PAPER_RUNS] == [1.08, 1.21, 1.49]
 
@@ -164,6 +164,7 @@ def test_compute_analyses_falls_back_to_relative_roles_when_one_role_is_empty() 
     paper = R.compute_analyses(model, split, n_dynamics=60, n_decoders=60, roles_mode="paper")
     assert set(paper["units"]["role"]) == {"part"} and paper["role_basis_short"] == "paper thresholds"
     items = R.claims(an)
-    assert len(items) == 9 and items[0].verdict == "not observed"  # no categorical-unit at 0.7 rad
+    assert len(items) == 9 and items[0].verdict == "not enough units"  # no categorical-unit at 0.7 rad
+    assert all(c.verdict == "not enough units" for c in items)  # every claim rests on both groups
     assert "12 part, 0 in-between, 0 categorical" in items[0].measured
     assert len(R.figures(an)) == 9
