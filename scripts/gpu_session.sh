@@ -27,7 +27,7 @@ if [ "$MODE" = check ]; then
   done
   nvidia-smi
 elif [ "$MODE" = sweep ]; then
-  timeout 60 $PY bench/server_cuda_check.py --model default --out "$OUT/server_cuda_check.json"
+  [ -n "${SKIP_SERVER_CHECK:-}" ] || timeout 60 $PY bench/server_cuda_check.py --model default --out "$OUT/server_cuda_check.json"
   timeout "${SWEEP_TIMEOUT:-540}" $PY scripts/gpu_sweep.py --out runs/sweep --epochs "${EPOCHS:?set EPOCHS}" \
     ${SWEEP_ARGS:-} --time-limit "${TIME_LIMIT:-480}" --pack "$OUT"
 fi
