@@ -18,7 +18,7 @@ def test_default_preset_is_the_faithful_recipe() -> None:
 
     f = PRESETS["faithful"]
     assert TrainConfig().preset == "faithful"
-    assert (f.optimizer, f.momentum, f.nesterov, f.classifier_optimizer) == ("sgd", 0.9, True, "adam")
+    assert (f.optimizer, f.momentum, f.nesterov, f.classifier_optimizer) == ("sgd", 0.9, True, "same")
     # the loss stays the paper's: reconstruction + L1 + classification, with the authors' weights
     assert (f.rec_weight, f.l1_weight, f.cls_weight) == (5.0, 0.09, 1.0)
     with pytest.raises(ValueError, match="nesterov"):
@@ -41,13 +41,20 @@ def test_nesterov_sgd_matches_torch() -> None:
     assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_classifier_gets_its_own_adam_and_rates() -> None:
+def test_default_recipe_keeps_the_classifier_on_sgd_at_a_fifth_of_the_rate() -> None:
+    cfg = preset("faithful")
+    opt = make_optimizer(DrSAE(784, 8, 10, 3), cfg, graphed=False)
+    assert len(opt.opts) == 1 and isinstance(opt.opts[0], SGD)
+    assert {g["name"]: g["lr"] for g in opt.param_groups}["C"] == pytest.approx(cfg.lr * 0.2)
+
+
+def test_classifier_can_get_its_own_adam_and_rates() -> None:
     model = DrSAE(784, 8, 10, 3)
-    opt = make_optimizer(model, preset("faithful"), graphed=False)
+    cfg = preset("faithful", classifier_optimizer="adam")
+    opt = make_optimizer(model, cfg, graphed=False)
     kinds = {g["name"]: type(o).__name__ for o in opt.opts for g in o.param_groups}
     assert kinds == {"E": "SGD", "S": "SGD", "b": "SGD", "D": "SGD", "C": "Adam", "c": "Adam"}
     lr = {g["name"]: g["lr"] for g in opt.param_groups}
-    cfg = preset("faithful")
     assert lr["E"] == pytest.approx(cfg.lr / 3 * cfg.encoder_decoder_lr_scale)  # 1/T, then the E/D factor
     assert lr["S"] == pytest.approx(cfg.lr / 2) and lr["D"] == pytest.approx(cfg.lr * cfg.encoder_decoder_lr_scale)
     assert lr["C"] == pytest.approx(cfg.classifier_lr)
