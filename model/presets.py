@@ -146,6 +146,9 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+RENAMED = {"fast": "adam"}  # old preset names found in the config.json of earlier runs
+
+
 def preset(name: str, **overrides: Any) -> TrainConfig:
     """A preset with some fields replaced; unknown names and bad values raise ValueError."""
     if name not in PRESETS:

@@ -55,10 +55,10 @@ class Target:
 TARGETS = (
     Target("part_fraction", ">=", 0.20, (), "at least 20% part-units (angle < 0.5 rad)"),
     Target("categorical_fraction", ">=", 0.10, (), "at least 10% categorical-units (angle > 0.7 rad)"),
-    Target("spearman_angle_c_norm", ">=", 0.5, (), "Spearman(angle, ||C_i||) at least 0.5"),
+    Target("spearman_angle_c_norm", ">=", 0.5, (), "Spearman(angle, ‖C_i‖) at least 0.5"),
     Target("categorical_buildup", ">=", 1.3, ("categorical",), "categorical activity z(T)/z(1) at least 1.3"),
     Target("categorical_vote", ">=", 0.95, ("categorical",), "the strongest categorical-unit votes for the "
-           "predicted class on at least 95% of digits"),
+           "predicted class on at least 95% of inputs"),
     Target("ista_correlation", "<=", -0.5, ("part",), "connections into part-units ISTA-like: r((S - I), D^T D) "
            "at most -0.5"),
 )
