@@ -59,6 +59,8 @@ class ModelSummary(BaseModel):
     source: Source
     job_id: int | None
     created: str = Field(description="ISO 8601")
+    class_names: list[str] = Field(description="what each class is called, in class order")
+    item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
     roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")
     shows_paper_structure: bool = Field(
         False, description="both part- and categorical-units make up at least 5% of the units each"
@@ -258,6 +260,8 @@ class Evaluation(BaseModel):
 class DatasetInfo(BaseModel):
     name: str
     splits: dict[str, int]
+    class_names: list[str]
+    item_noun: str
 
 
 class DatasetsPublic(BaseModel):

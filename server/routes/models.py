@@ -40,6 +40,11 @@ def shows_paper_structure(roles: dict[str, int] | None) -> bool:
     return min(roles["part"], roles["categorical"]) >= PAPER_STRUCTURE_MIN_FRACTION * n
 
 
+def class_names(dataset: str, n_classes: int) -> list[str]:
+    names = data.CLASS_NAMES.get(dataset, ())
+    return list(names) if len(names) == n_classes else [str(i) for i in range(n_classes)]
+
+
 def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
     m = e.config["model"]
     return ModelSummary(
@@ -53,6 +58,8 @@ def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
         source="job" if e.source == "job" else "shipped",
         job_id=e.job_id,
         created=iso(e.created) or "",
+        class_names=class_names(e.dataset, int(m.get("n_classes", 10))),
+        item_noun=data.ITEM_NOUN.get(e.dataset, "image"),
         roles=RoleCounts(**roles) if roles else None,
         shows_paper_structure=shows_paper_structure(roles),
     )

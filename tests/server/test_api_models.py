@@ -362,3 +362,13 @@ def test_models_list_says_which_model_shows_the_paper_structure(client: TestClie
     # an untrained DrSAE has E = a D^T: every unit is a part-unit, so no categorical-units yet
     assert roles["part"] == 16 and rows["tiny"]["shows_paper_structure"] is False
     assert client.get("/api/models/tiny").json()["roles"] == roles
+
+
+def test_models_and_datasets_name_their_classes(tmp_path, client: TestClient, settings: Settings) -> None:
+    tiny_run(settings.models_dir, hidden=8, T=2, name="fashion", dataset="fashion-mnist")
+    rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
+    assert rows["tiny"]["class_names"] == [str(i) for i in range(10)] and rows["tiny"]["item_noun"] == "digit"
+    assert rows["fashion"]["class_names"][0] == "T-shirt/top" and rows["fashion"]["class_names"][9] == "Ankle boot"
+    assert rows["fashion"]["item_noun"] == "item"
+    for d in client.get("/api/datasets").json()["data"]:
+        assert len(d["class_names"]) == 10 and d["item_noun"] in ("digit", "item")
