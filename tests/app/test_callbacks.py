@@ -131,9 +131,3 @@ def test_model_label_marks_the_paper_structure():
     assert model_label({**row, "shows_paper_structure": True}).startswith("★ m")
     assert model_label({**row, "shows_paper_structure": False}).startswith("m (")
 
-
-def test_evaluation_cell_from_the_url():
-    from app.pages.evaluation import parse_cell
-
-    assert parse_cell("3-5") == [3, 5]
-    assert parse_cell(None) is None and parse_cell("x") is None and parse_cell("1-2-3") is None
