@@ -130,4 +130,3 @@ def test_model_label_marks_the_paper_structure():
     row = {"id": "m", "name": "m", "hidden_units": 400, "iterations": 11, "test_error": 1.5}
     assert model_label({**row, "shows_paper_structure": True}).startswith("★ m")
     assert model_label({**row, "shows_paper_structure": False}).startswith("m (")
-
