@@ -337,7 +337,10 @@
     drawGrid("input-canvas", enc.input);
     const pred = document.getElementById("prediction");
     const predText = nameOf(enc.prediction);
-    if (pred) pred.textContent = predText;
+    if (pred) {
+      pred.textContent = predText;
+      pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
+    }
     setProps("prediction", { children: predText });
     const noun = (S.units && S.units.item_noun) || "digit";
     const cap = document.getElementById("digit-caption");

@@ -124,8 +124,7 @@ def test_unit_card_shows_what_drives_the_unit(page: BrowserPage, live_server):
           worst = Math.max(worst, Math.abs(Math.max(0, s) - d[5].y[t])); } return worst; })()"""
     )
     assert err < 1e-4
-    page.page.locator("#unit-card").scroll_into_view_if_needed()
-    page.screenshot("steer-unit-card", full_page=False)
+    page.screenshot("steer-unit-card")
     assert not page.errors, page.errors
 
 
@@ -227,6 +226,11 @@ def test_fashion_mnist_is_shown_with_its_class_names(browser, live_server):
         assert legend[0] == "T-shirt/top" and legend[9] == "Ankle boot"
         names = bp.page.evaluate("window.drsaeState.units.class_names")
         assert bp.page.text_content("#prediction").strip() in names
+        pred, box = (
+            bp.page.locator("#prediction").bounding_box(),
+            bp.page.locator(".prediction-box:has(#prediction)").bounding_box(),
+        )
+        assert pred["x"] + pred["width"] <= box["x"] + box["width"] + 1  # a long class name fits its box
         # the header holds a long model name at 1400 px without pushing the page sideways
         assert bp.page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
         header = bp.page.locator(".topbar").bounding_box()
