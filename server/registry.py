@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from model import analysis, checkpoint, data
-from model.drsae import NORM_EPS, DrSAE
+from model import analysis, checkpoint, data, inference
+from model.drsae import DrSAE
 from server.config import Settings
 from server.store import Store
 
@@ -116,6 +116,7 @@ class Registry:
         self._configs: dict[Path, tuple[int, dict[str, Any]]] = {}  # config.json cache by mtime
         self._lock = threading.RLock()
         self._key_locks: dict[tuple[str, int, str], threading.Lock] = {}
+        self._role_counts: dict[tuple[Path, int], dict[str, int]] = {}  # by run folder and weights mtime
 
     # ---------------------------------------------------------------------------- discovery
     def _read_config(self, run_dir: Path) -> dict[str, Any] | None:
@@ -258,6 +259,22 @@ class Registry:
                 lm.cache[kind] = compute()
             return lm.cache[kind]
 
+    def role_counts(self, e: ModelEntry) -> dict[str, int] | None:
+        """How many part-, intermediate- and categorical-units a model has (None when its weights cannot
+        be read). Cached per weights file; reads the weights on the CPU without keeping the model loaded,
+        so listing models does not load every one of them."""
+        key = (e.path, e.mtime_ns)
+        hit = self._role_counts.get(key)
+        if hit is None:
+            lm = self.loaded(e.id)
+            try:
+                roles = lm.roles["role"] if lm else analysis.unit_roles(checkpoint.load(e.path))["role"]
+            except (checkpoint.CheckpointError, ValueError, OSError) as err:
+                log.warning("cannot read the unit roles of %s: %s", e.id, err)
+                return None
+            hit = self._role_counts[key] = {r: int((roles == r).sum()) for r in analysis.ROLES}
+        return hit
+
     # --------------------------------------------------------------------------- computations
     def test_pass(self, lm: LoadedModel) -> TestPass:
         return self.cached(lm, "test_pass", lambda: self._test_pass(lm))
@@ -276,41 +293,22 @@ class Registry:
         return TestPass(lm.entry.dataset, np.concatenate(codes), np.concatenate(preds), labels.astype(np.int64))
 
 
-def encode(lm: LoadedModel, x: np.ndarray, reconstructions: bool) -> dict[str, np.ndarray]:
-    """Every iteration for one L2-normalised input (784,): z (T, n), softmax probabilities (T, 10) of the
-    classifier applied to each z(t), and optionally D z(t) (T, 784).
-
-    On the CPU this is the same math as DrSAE.trajectory/classify/decode in numpy: for a single image torch's
-    per-operation overhead is most of the cost (0.5 ms against 0.2 ms for 400 units, T = 11); the API test
-    checks both give the same numbers. On a GPU the model itself runs."""
-    if lm.model.E.device.type != "cpu":
-        return _encode_torch(lm.model, x, reconstructions)
-    w = lm.cache.get("numpy")
+def encode(
+    lm: LoadedModel,
+    x: np.ndarray,
+    reconstructions: bool,
+    interventions: Sequence[inference.Intervention] = (),
+    decompose: bool = False,
+    split_reconstruction: bool = False,
+) -> dict[str, Any]:
+    """Every iteration for one L2-normalised input (784,), by model/inference.py (numpy on a CPU copy of
+    the weights: for one image torch's per-operation overhead is most of the cost, even on a GPU).
+    ValueError when an intervention does not fit the model."""
+    w = lm.cache.get("weights")
     if w is None:
-        w = lm.cache["numpy"] = {k: v.detach().float().numpy().copy() for k, v in lm.model.state_dict().items()}
-    E, S, b, C, c = w["E"], w["S"], w["b"], w["C"], w["c"]
-    T = lm.model.T
-    drive = E @ np.asarray(x, dtype=np.float32) - b  # (n,): E x - b, the same at every step
-    Z = np.empty((T, len(b)), dtype=np.float32)  # (T, n)
-    Z[0] = np.maximum(drive, 0.0)
-    for t in range(1, T):
-        Z[t] = np.maximum(drive + S @ Z[t - 1], 0.0)  # z(t+1) = relu(E x + S z(t) - b)
-    zn = Z / np.sqrt((Z * Z).sum(1, keepdims=True) + NORM_EPS)
-    logits = zn @ C.T + c  # (T, n_classes)
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    out = {"z": Z, "probabilities": e / e.sum(1, keepdims=True)}
-    if reconstructions:
-        out["reconstructions"] = Z @ w["D"].T  # (T, 784)
-    return out
-
-
-@torch.inference_mode()
-def _encode_torch(model: DrSAE, x: np.ndarray, reconstructions: bool) -> dict[str, np.ndarray]:
-    device = model.E.device
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device).unsqueeze(0)  # (1, 784)
-    traj = model.trajectory(xt)[:, 0]  # (T, n_hidden)
-    probs = torch.softmax(model.classify(traj), dim=-1)  # (T, n_classes)
-    out = {"z": traj.cpu().numpy(), "probabilities": probs.cpu().numpy()}
-    if reconstructions:
-        out["reconstructions"] = model.decode(traj).cpu().numpy()  # (T, 784)
+        w = lm.cache["weights"] = inference.Weights.of(lm.model)
+    roles = lm.roles["role"] if (decompose or split_reconstruction) else None
+    out = inference.run(w, x, interventions, decompose=decompose, reconstructions=reconstructions, roles=roles)
+    if not split_reconstruction:
+        out.pop("reconstructions_by_role", None)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 Role = Literal["part", "intermediate", "categorical"]
 Source = Literal["shipped", "job"]
@@ -42,6 +42,12 @@ class Health(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ models
+class RoleCounts(BaseModel):
+    part: int
+    intermediate: int
+    categorical: int
+
+
 class ModelSummary(BaseModel):
     id: str
     name: str
@@ -53,6 +59,12 @@ class ModelSummary(BaseModel):
     source: Source
     job_id: int | None
     created: str = Field(description="ISO 8601")
+    class_names: list[str] = Field(description="what each class is called, in class order")
+    item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
+    roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")
+    shows_paper_structure: bool = Field(
+        False, description="both part- and categorical-units make up at least 5% of the units each"
+    )
 
 
 class ModelsPublic(BaseModel):
@@ -60,16 +72,9 @@ class ModelsPublic(BaseModel):
     count: int
 
 
-class RoleCounts(BaseModel):
-    part: int
-    intermediate: int
-    categorical: int
-
-
 class ModelDetail(ModelSummary):
     config: dict[str, Any]
     metrics: list[dict[str, Any]]
-    roles: RoleCounts
 
 
 def _image(value: Any) -> np.ndarray | str:
@@ -117,10 +122,48 @@ _IMAGE_SCHEMA = {
 ImageInput = Annotated[Any, BeforeValidator(_image), WithJsonSchema(_IMAGE_SCHEMA)]
 
 
+MAX_INTERVENTIONS = 1024
+
+
+class InterventionIn(Strict):
+    """Replace a unit's activity at some iterations (after the ReLU, so the value is what feeds the next
+    iteration, the classifier and the decoder); value 0 ablates. Unknown units and iterations past T are a
+    422 from the route, which knows the model."""
+
+    unit: int = Field(ge=0, description="hidden unit index")
+    value: float = Field(ge=0.0, le=1e6, allow_inf_nan=False, description="activity to impose; 0 ablates")
+    from_iteration: int = Field(1, ge=1, description="first iteration affected (1-based)")
+    to_iteration: int | None = Field(None, ge=1, description="last iteration affected, inclusive; default T")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InterventionIn:
+        if self.to_iteration is not None and self.to_iteration < self.from_iteration:
+            raise ValueError(f"to_iteration {self.to_iteration} is before from_iteration {self.from_iteration}")
+        return self
+
+
+class InterventionOut(BaseModel):
+    unit: int
+    value: float
+    from_iteration: int
+    to_iteration: int
+
+
 class EncodeRequest(Strict):
     image: ImageInput
     preprocess: Literal["center", "none"] = "center"
     reconstructions: bool = False
+    interventions: list[InterventionIn] = Field(
+        default_factory=list, max_length=MAX_INTERVENTIONS, description="applied in order; a later one wins"
+    )
+    decompose: bool = Field(False, description="add input_drive, recurrent_drive and recurrent_drive_by_role")
+    split_reconstruction: bool = Field(False, description="add reconstructions_by_role (needs reconstructions)")
+
+    @model_validator(mode="after")
+    def _split_needs_reconstructions(self) -> EncodeRequest:
+        if self.split_reconstruction and not self.reconstructions:
+            raise ValueError("split_reconstruction needs reconstructions: true")
+        return self
 
 
 class EncodeResult(BaseModel):
@@ -131,6 +174,20 @@ class EncodeResult(BaseModel):
     probabilities: list[list[float]] = Field(description="T x 10: softmax of the classifier applied to z(t)")
     prediction: int = Field(description="argmax of the probabilities at t = T")
     reconstructions: list[list[list[float]]] | None = Field(description="T x 28 x 28: D z(t), when asked for")
+    decision_iteration: int = Field(description="first t from which the top class stays the final one")
+    interventions: list[InterventionOut] = Field(description="those applied, to_iteration filled in")
+    input_drive: list[float] | None = Field(None, description="hidden_units: E x - b (with decompose)")
+    recurrent_drive: list[list[float]] | None = Field(
+        None, description="T x hidden_units: S z(t-1), zeros at t = 1 (with decompose)"
+    )
+    recurrent_drive_by_role: dict[str, list[list[float]]] | None = Field(
+        None,
+        description="T x hidden_units each: the recurrent drive from part, intermediate and categorical units "
+        "(other than the unit itself) and from the unit itself ('self'); they add up to recurrent_drive",
+    )
+    reconstructions_by_role: dict[str, list[list[list[float]]]] | None = Field(
+        None, description="T x 28 x 28 each for part, intermediate, categorical: add up to reconstructions"
+    )
 
 
 class Unit(BaseModel):
@@ -203,6 +260,8 @@ class Evaluation(BaseModel):
 class DatasetInfo(BaseModel):
     name: str
     splits: dict[str, int]
+    class_names: list[str]
+    item_noun: str
 
 
 class DatasetsPublic(BaseModel):

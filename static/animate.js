@@ -19,6 +19,13 @@
     seq: 0, // encode request counter: late answers to old requests are dropped
     source: null, // {kind: "digit", ref, image} | {kind: "drawn"}
     initialT: null,
+    loop: 0, // playback loop counter: a tick of an older loop stops itself (one loop at a time)
+    interventions: [], // [{unit, value, from_iteration, to_iteration}] sent with every encode
+    base: null, // the same input encoded without interventions (what a steered run is compared with)
+    detail: null, // the same request with decompose + split_reconstruction (unit card, prototype split)
+    compareId: "", // a second model encoded on the same input
+    compare: null,
+    statusOwn: false, // the status line shows this file's message (so only such a message is cleared here)
     sliderEcho: null,
     perf: { strokeEnd: null, firstFrame: null, latencies: [], apiMs: [], allViewsLatencies: [], frameTimes: [] },
   });
@@ -33,6 +40,8 @@
   function setProps(id, props) {
     if (ns.set_props) ns.set_props(id, props);
   }
+  const colorOf = (c) => (S.units && S.units.class_colors ? S.units.class_colors[c] : null) || "#111";
+  const nameOf = (c) => (S.units && S.units.class_names ? S.units.class_names[c] : String(c));
 
   function drawGrid(canvasId, img) {
     const c = document.getElementById(canvasId);
@@ -65,6 +74,18 @@
     drawGrid("recon-canvas", img);
   }
 
+  /* Reconstructions split by role at fractional t (from the detail request), on the input's scale. */
+  function drawParts(tf) {
+    const by = S.detail && S.detail.reconstructions_by_role;
+    for (const role of ["categorical", "intermediate", "part"]) {
+      const r = by && by[role];
+      if (!r) continue;
+      const a = Math.max(0, Math.min(r.length - 1, Math.round(tf) - 1));
+      const scale = S.inputMax || 1;
+      drawGrid(`recon-${role}`, r[a].map((row) => row.map((v) => Math.max(0, v) / scale)));
+    }
+  }
+
   /* Place the overlays of one graph at fractional t (HTML, not Plotly: a relayout costs 50-700 ms here). */
   function placeOverlays(id, tf, band) {
     const g = gd(id);
@@ -89,6 +110,25 @@
     }
   }
 
+  const ti0 = (tf) => Math.round(tf);
+
+  /* The decision iteration as a dashed line on the probability chart, with its label. */
+  function placeDecision() {
+    const el = document.getElementById("probs-graph-decision");
+    const g = gd("probs-graph");
+    const fl = g && g._fullLayout;
+    if (!el) return;
+    if (!S.enc || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) { el.style.display = "none"; return; }
+    const wrap = g.closest(".graph-wrap");
+    const gr = g.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
+    const d = S.enc.decision_iteration;
+    const x = gr.left - wr.left + fl.xaxis._offset + fl.xaxis.l2p(d);
+    Object.assign(el.style, { display: "block", left: `${x - 1}px`, top: `${gr.top - wr.top + fl._size.t}px`, height: `${fl._size.h}px` });
+    el.dataset.t = String(d);
+    const lab = el.querySelector(".decision-label");
+    if (lab) lab.textContent = `decided at t = ${d}`;
+  }
+
   /* One frame at fractional t: overlays, reconstruction, and (on integer steps) labels, slider and URL. */
   function renderFrame(tf) {
     const t0 = performance.now();
@@ -98,7 +138,10 @@
     placeOverlays("heatmap-graph", tf, true);
     placeOverlays("curves-graph", tf, false);
     placeOverlays("probs-graph", tf, false);
+    placeDecision();
     drawRecon(tf);
+    if (ti0(tf) !== S.partsT) { S.partsT = ti0(tf); drawParts(tf); }
+    if (window.drsaeCompare) window.drsaeCompare.frame(tf);
     const ti = Math.round(tf);
     if (ti !== S.shownT) {
       S.shownT = ti;
@@ -109,7 +152,7 @@
         let best = 0;
         for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
         const el = document.getElementById("prob-at-t");
-        if (el) el.textContent = `at t = ${ti}: class ${best} with p = ${(p[best] * 100).toFixed(1)}%`;
+        if (el) el.textContent = `at t = ${ti}: ${nameOf(best)} with p = ${(p[best] * 100).toFixed(1)}%`;
       }
       S.sliderEcho = ti;
       setProps("iteration-slider", { value: ti });
@@ -142,8 +185,7 @@
     const c = gd("curves-graph");
     if (c && c.data && S.enc && c.data.length === u.curve_groups.length + 1) {
       const cls = u.units[String(k)] ? u.units[String(k)]["class"] : 0;
-      const colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#B8A400", "#000000", "#882255", "#999933"];
-      window.Plotly.restyle(c, { y: [S.enc.z.map((zt) => zt[k])], "line.color": colors[cls] || "#111" }, [c.data.length - 1]);
+      window.Plotly.restyle(c, { y: [S.enc.z.map((zt) => zt[k])], "line.color": colorOf(cls) }, [c.data.length - 1]);
     }
   }
 
@@ -157,12 +199,16 @@
 
   function play(fromStart) {
     if (!S.enc) return;
+    // Stop the loop that may be running (a new input while playing): two loops would each advance t,
+    // playing at twice the speed.
+    cancelAnimationFrame(S.raf);
+    const loop = ++S.loop;
     if (fromStart || S.t >= S.T) S.t = 1;
     S.playing = true;
     setPlayLabel();
     let last = performance.now();
     const tick = (now) => {
-      if (!S.playing) return;
+      if (!S.playing || loop !== S.loop) return;
       if (!document.getElementById("heatmap-graph")) return pause(); // the user left the page
       S.perf.frameTimes.push(now);
       if (S.perf.frameTimes.length > 600) S.perf.frameTimes.shift();
@@ -179,6 +225,7 @@
 
   function pause() {
     S.playing = false;
+    S.loop++;
     cancelAnimationFrame(S.raf);
     setPlayLabel();
     syncUrl();
@@ -197,8 +244,28 @@
     if (S.source && S.source.kind === "digit") q.set("digit", S.source.ref);
     else q.delete("digit");
     if (!S.playing && S.enc) q.set("t", String(Math.round(S.t)));
+    const iv = formatInterventions(S.interventions);
+    if (iv) q.set("iv", iv);
+    else q.delete("iv");
+    if (S.compareId) q.set("compare", S.compareId);
+    else q.delete("compare");
     const url = `${window.location.pathname}?${q.toString()}`;
     if (url !== window.location.pathname + window.location.search) window.history.replaceState(window.history.state, "", url);
+  }
+
+  /* Interventions in the URL: "unit:value:from-to" joined by ","; bad entries are dropped. */
+  function formatInterventions(ivs) {
+    return (ivs || []).map((v) => `${v.unit}:${+v.value.toFixed(4)}:${v.from_iteration}-${v.to_iteration}`).join(",");
+  }
+  function parseInterventions(text) {
+    const out = [];
+    for (const part of String(text || "").split(",")) {
+      const m = part.trim().match(/^(\d+):([0-9.eE+-]+):(\d+)-(\d+)$/);
+      if (!m) continue;
+      const v = { unit: +m[1], value: +m[2], from_iteration: +m[3], to_iteration: +m[4] };
+      if (Number.isFinite(v.value) && v.value >= 0) out.push(v);
+    }
+    return out;
   }
 
   /* Put a new encode result into the figure templates, then animate from t = 1. */
@@ -206,7 +273,7 @@
     const u = S.units;
     if (!u || enc.model_id !== u.model_id) return;
     const h = gd("heatmap-graph"), c = gd("curves-graph"), p = gd("probs-graph");
-    const ready = h && h.data && h.data[0] && h.data[0].type === "heatmap" && p && p.data && p.data.length === 10;
+    const ready = h && h.data && h.data[0] && h.data[0].type === "heatmap" && p && p.data && p.data.length >= 10;
     if (!ready) {
       // The templates for this model are still being drawn: try again shortly.
       opts.tries = (opts.tries || 0) + 1;
@@ -226,6 +293,8 @@
     let zmax = 0;
     for (const zt of enc.z) for (const v of zt) if (v > zmax) zmax = v;
     zmax = zmax > 0 ? zmax : 1;
+    const fixed = fixedScale();
+    if (fixed) zmax = fixed;
     window.Plotly.restyle(h, { z: [zRows], zmin: 0, zmax }, [0]);
     const zl = document.getElementById("heatmap-zmax");
     if (zl) zl.textContent = zmax.toPrecision(2);
@@ -251,7 +320,11 @@
     later.push(() => {
       const probs = [];
       for (let k = 0; k < 10; k++) probs.push(enc.probabilities.map((pt) => pt[k]));
-      window.Plotly.restyle(p, { y: probs }, [...Array(10).keys()]);
+      // Traces 10..19: the run before the interventions (app/figures.py: probabilities_figure).
+      const base = S.interventions.length && S.base ? S.base : null;
+      for (let k = 0; k < 10; k++) probs.push(base ? base.probabilities.map((pt) => pt[k]) : new Array(T).fill(null));
+      window.Plotly.restyle(p, { y: probs }, [...Array(probs.length).keys()].filter((i) => i < p.data.length));
+      placeDecision();
       S.perf.allViews = performance.now();
       if (S.perf.strokeEnd !== null) S.perf.allViewsLatencies.push(S.perf.allViews - S.perf.strokeEnd);
     });
@@ -263,13 +336,21 @@
     requestAnimationFrame(() => setTimeout(runLater, 0));
     drawGrid("input-canvas", enc.input);
     const pred = document.getElementById("prediction");
-    if (pred) pred.textContent = String(enc.prediction);
-    setProps("prediction", { children: String(enc.prediction) });
+    const predText = nameOf(enc.prediction);
+    if (pred) {
+      pred.textContent = predText;
+      pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
+    }
+    setProps("prediction", { children: predText });
+    const noun = (S.units && S.units.item_noun) || "digit";
     const cap = document.getElementById("digit-caption");
-    const label = S.source && S.source.kind === "digit" && S.source.label !== undefined
-      ? `test digit ${S.source.index}, true label ${S.source.label}` : "your drawing";
+    let label = S.source && S.source.kind === "digit" && S.source.label !== undefined
+      ? `test ${noun} ${S.source.index}, true label ${nameOf(S.source.label)}`
+      : S.source && S.source.kind === "upload" ? "your PNG" : "your drawing";
+    if (S.interventions.length && S.base) label += ` · before the interventions: ${nameOf(S.base.prediction)}`;
     if (cap) cap.textContent = label;
     S.shownT = null;
+    if (window.drsaeSteer) window.drsaeSteer.refresh();
     if (opts.initialT) {
       pause();
       renderFrame(Math.min(T, opts.initialT));
@@ -282,37 +363,82 @@
     const u = S.units;
     if (!u) return;
     const seq = ++S.seq;
-    let res;
+    S.current = { image, preprocess };
+    const body = { image, preprocess, reconstructions: true };
+    const ivs = S.interventions.slice();
+    let r;
     try {
-      res = await fetch(`/api/models/${encodeURIComponent(u.model_id)}/encode`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ image, preprocess, reconstructions: true }),
-      });
+      r = await window.drsaeApi.encode(u.model_id, { ...body, interventions: ivs });
     } catch (e) {
       return status(`Could not reach the API: ${e}`);
     }
     if (seq !== S.seq) return; // a newer request was made meanwhile
-    if (!res.ok) {
-      let detail = res.statusText;
-      try { detail = (await res.json()).detail; } catch (e) { /* not JSON */ }
-      return status(`Encode failed: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
-    }
-    const enc = await res.json();
-    if (seq !== S.seq) return;
+    if (!r.ok) return status(`Encode failed: ${r.detail}`);
+    const enc = r.data;
     if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
+    if (ivs.length) {
+      const b = await window.drsaeApi.encode(u.model_id, body);
+      if (seq !== S.seq) return;
+      S.base = b.ok ? b.data : null;
+    } else {
+      S.base = enc;
+    }
     status("");
+    S.detail = null;
+    S.partsT = null;
     applyEncoding(enc, opts || {});
+    // The drive decomposition and the prototype split are larger: fetched after the first frame.
+    window.drsaeApi.encode(u.model_id, { ...body, interventions: ivs, decompose: true, split_reconstruction: true })
+      .then((d) => {
+        if (seq !== S.seq || !d.ok) return;
+        S.detail = d.data;
+        S.partsT = null;
+        drawParts(S.t);
+        if (window.drsaeSteer) window.drsaeSteer.refresh();
+      });
+    if (window.drsaeCompare) window.drsaeCompare.encode();
   }
 
+  /* The status line under the gallery: this file clears only its own messages, never another's
+   * (e.g. the "random misclassified" line that names the digit being loaded). */
   function status(msg) {
     const el = document.getElementById("dynamics-status");
-    if (el) el.textContent = msg;
+    if (!el) return;
+    if (msg) { el.textContent = msg; S.statusOwn = true; }
+    else if (S.statusOwn) { el.textContent = ""; S.statusOwn = false; }
+  }
+
+  /* The heat map's top when "fixed scale" is ticked, else null (scaled to each input's largest z). */
+  function fixedScale() {
+    const box = document.querySelector("#fixed-scale input[type=checkbox]");
+    const v = Number((document.getElementById("fixed-scale-max") || {}).value);
+    return box && box.checked && Number.isFinite(v) && v > 0 ? v : null;
+  }
+
+  /* Encode the current input again (interventions or the scale changed). */
+  function rerun() {
+    if (!S.current) return;
+    encode(S.current.image, S.current.preprocess, { initialT: Math.round(S.t) || S.T });
   }
 
   const api = {
     state: S,
-    renderFrame, play, pause, step, encode, highlightUnit,
+    renderFrame, play, pause, step, encode, highlightUnit, rerun, syncUrl, status, drawGrid, placeOverlays,
+    formatInterventions, parseInterventions, colorOf, nameOf,
+    /* Replace the interventions and re-run the current input. */
+    setInterventions(ivs) {
+      S.interventions = ivs.slice();
+      syncUrl();
+      rerun();
+    },
+    /* A PNG file (dropped or chosen): encoded with MNIST-style centring like a drawing. */
+    encodeUpload(dataUrl) {
+      S.source = { kind: "upload" };
+      S.drawing = null;
+      setProps("digit-ref", { data: "upload" });
+      if (window.drsaeCanvas) window.drsaeCanvas.clear(false);
+      return encode(dataUrl, "center", {});
+    },
     /* Called by static/canvas.js when a stroke ends (image: PNG data URL of the drawing). */
     encodeDrawing(dataUrl) {
       S.source = { kind: "drawn" };
@@ -340,6 +466,13 @@
       else return noUpdate();
       const newDigit = trig.some((p) => p.startsWith("digit-store")) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
+      if (S.initialT === null && encStore) {
+        S.interventions = parseInterventions(encStore.iv);
+        S.compareId = encStore.compare || "";
+      }
+      if (trig.some((p) => p.startsWith("units-store")) && S.enc && S.enc.model_id !== units.model_id) {
+        S.interventions = []; // unit numbers belong to the model they were chosen on
+      }
       if (newDigit) {
         S.source = { kind: "digit", ref: digit.ref, index: digit.index, label: digit.label, image: digit.image };
         if (window.drsaeCanvas) window.drsaeCanvas.clear(false);
@@ -373,7 +506,7 @@
       const k = Array.isArray(pt.customdata) ? pt.customdata[0] : pt.customdata;
       const u = S.units.units[String(k)];
       if (!u) return [noUpdate(), noUpdate(), noUpdate()];
-      const cls = u.role === "part" ? "" : `, class ${u["class"]}`;
+      const cls = u.role === "part" ? "" : `, class ${nameOf(u["class"])}`;
       const text = `unit ${u.index}: ${u.role}${cls} · angle ${u.angle.toFixed(2)} rad · ||C_i|| ${u.c_norm.toFixed(2)}`;
       const href = `/units?model=${encodeURIComponent(S.units.model_id)}&unit=${u.index}`;
       highlightUnit(u.index);
@@ -386,7 +519,9 @@
       const m = (models || []).find((x) => x.id === model);
       if (m) {
         const err = m.test_error !== null && m.test_error !== undefined ? ` · test error ${m.test_error.toFixed(2)}%` : "";
-        info = `${m.dataset} · ${m.hidden_units} units · T = ${m.iterations}${err}`;
+        const roles = m.roles ? ` · ${m.roles.part} part / ${m.roles.categorical} categorical units` : "";
+        const paper = m.shows_paper_structure ? " · ★ shows the paper's structure" : m.roles ? " · no part/categorical split" : "";
+        info = `${m.dataset} · ${m.hidden_units} units · T = ${m.iterations}${err}${roles}${paper}`;
       }
       if (model && window.location.pathname !== "/") {
         const qs = new URLSearchParams(window.location.search);

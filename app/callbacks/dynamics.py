@@ -9,6 +9,7 @@ from typing import Any
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
 from app import api, figures, ids
+from app.callbacks.shell import model_label as shell_label
 
 GALLERY_SIZE = 24
 
@@ -21,6 +22,20 @@ def dataset_of(models: list[dict[str, Any]] | None, model_id: str | None) -> str
     return "mnist"
 
 
+def model_of(models: list[dict[str, Any]] | None, model_id: str | None) -> dict[str, Any]:
+    """The model's summary row (ModelSummary), or {} when unknown."""
+    return next((m for m in models or [] if m["id"] == model_id), {})
+
+
+def class_names_of(models: list[dict[str, Any]] | None, model_id: str | None) -> list[str]:
+    """What the model's classes are called (the API serves the names per dataset)."""
+    return list(model_of(models, model_id).get("class_names") or figures.DIGIT_NAMES)
+
+
+def noun_of(models: list[dict[str, Any]] | None, model_id: str | None) -> str:
+    return str(model_of(models, model_id).get("item_noun") or "digit")
+
+
 def iterations_of(models: list[dict[str, Any]] | None, model_id: str | None) -> int:
     for m in models or []:
         if m["id"] == model_id:
@@ -28,13 +43,19 @@ def iterations_of(models: list[dict[str, Any]] | None, model_id: str | None) -> 
     return 11
 
 
-def slim_units(payload: dict[str, Any], model_id: str, T: int) -> dict[str, Any]:
-    """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order."""
+def slim_units(
+    payload: dict[str, Any], model_id: str, T: int, class_names: list[str] | None = None, item_noun: str = "digit"
+) -> dict[str, Any]:
+    """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order,
+    and the class names and colours (app/figures.py holds the palette; the browser gets it from here)."""
     units = payload["data"]
     order, _ = figures.unit_order(units)
     return {
         "model_id": model_id,
         "T": T,
+        "class_names": class_names or list(figures.DIGIT_NAMES),
+        "class_colors": list(figures.CLASS_COLORS),
+        "item_noun": item_noun,
         "units": {
             str(u["index"]): {k: u[k] for k in ("index", "role", "class", "angle", "c_norm", "decoder_png")}
             for u in units
@@ -51,29 +72,54 @@ def slim_units(payload: dict[str, Any], model_id: str, T: int) -> dict[str, Any]
     Output(ids.PROBS, "figure"),
     Output(ids.ITERATION_SLIDER, "max"),
     Output(ids.ITERATION_SLIDER, "marks"),
+    Output(ids.ABLATE_CLASS, "options"),
+    Output(ids.ABLATE_CLASS, "value"),
+    Output(ids.DRAW_TITLE, "children"),
+    Output(ids.GALLERY_TITLE, "children"),
+    Output(ids.MISCLASSIFIED_BUTTON, "children"),
     Input(ids.MODEL_PICKER, "value"),
     State(ids.MODELS_STORE, "data"),
 )
 async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) -> Any:
     """Figure templates for the chosen model; the browser fills in each digit's data."""
+    keep = (no_update,) * 5
     if not model_id:
         msg = figures.empty_figure("Pick a model")
-        return None, msg, msg, msg, no_update, no_update
+        return None, msg, msg, msg, no_update, no_update, *keep
     T = iterations_of(models, model_id)
+    names, noun = class_names_of(models, model_id), noun_of(models, model_id)
+    wording = (
+        [{"label": n, "value": str(i)} for i, n in enumerate(names)],
+        "0",
+        f"Draw {'a digit' if noun == 'digit' else 'an ' + noun}",
+        f"Test {noun}s",
+        "Random misclassified",
+    )
     try:
         payload = await api.units(model_id)
     except api.ApiError as e:
         msg = figures.empty_figure(f"Could not load units: {e.detail}")
-        return None, msg, msg, msg, no_update, no_update
+        return None, msg, msg, msg, no_update, no_update, *wording
     units = payload["data"]
     return (
-        slim_units(payload, model_id, T),
-        figures.heatmap_figure(units, None, T),
-        figures.curves_figure(units, None, T),
-        figures.probabilities_figure(None, T),
+        slim_units(payload, model_id, T, names, noun),
+        figures.heatmap_figure(units, None, T, names),
+        figures.curves_figure(units, None, T, names),
+        figures.probabilities_figure(None, T, names),
         T,
         {i: str(i) for i in range(1, T + 1)},
+        *wording,
     )
+
+
+@callback(
+    Output(ids.COMPARE_PICKER, "options"),
+    Input(ids.MODELS_STORE, "data"),
+    Input(ids.MODEL_PICKER, "value"),
+)
+def compare_options(models: list[dict[str, Any]] | None, model_id: str | None) -> Any:
+    """Every other model, the ones showing the paper's structure marked."""
+    return [{"label": shell_label(m), "value": m["id"]} for m in models or [] if m["id"] != model_id]
 
 
 @callback(
@@ -85,6 +131,7 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
 async def load_gallery(model_id: str | None, more: int | None, models: list[dict[str, Any]] | None) -> Any:
     """A page of test digits from the model's dataset; 'More digits' shows a random other page."""
     dataset = dataset_of(models, model_id)
+    names, noun = class_names_of(models, model_id), noun_of(models, model_id)
     try:
         total = (await api.samples(dataset, "test", 0, 1))["total"] if more else 0
         start = random.randrange(0, max(1, total - GALLERY_SIZE)) if more else 0
@@ -93,10 +140,10 @@ async def load_gallery(model_id: str | None, more: int | None, models: list[dict
         return html.Div(f"Could not load test digits: {e.detail}", className="error")
     return [
         html.Button(
-            html.Img(src=figures.digit_png(r["image"]), alt=f"test digit {r['index']}"),
+            html.Img(src=figures.digit_png(r["image"]), alt=f"test {noun} {r['index']}, {names[r['label']]}"),
             id={"type": ids.GALLERY_DIGIT, "index": r["index"]},
             className="thumb",
-            title=f"test digit {r['index']} (label {r['label']})",
+            title=f"test {noun} {r['index']} (label {names[r['label']]})",
         )
         for r in rows
     ]
@@ -108,9 +155,12 @@ async def load_gallery(model_id: str | None, more: int | None, models: list[dict
     Input({"type": ids.GALLERY_DIGIT, "index": ALL}, "n_clicks"),
     Input(ids.MISCLASSIFIED_BUTTON, "n_clicks"),
     State(ids.MODEL_PICKER, "value"),
+    State(ids.MODELS_STORE, "data"),
     prevent_initial_call=True,
 )
-async def pick_digit(_clicks: list[int | None], _mis: int | None, model_id: str | None) -> Any:
+async def pick_digit(
+    _clicks: list[int | None], _mis: int | None, model_id: str | None, models: list[dict[str, Any]] | None
+) -> Any:
     """A gallery click or 'random misclassified' names the digit to load ('test:<index>')."""
     trig = ctx.triggered_id
     if not ctx.triggered or not ctx.triggered[0]["value"]:
@@ -122,10 +172,12 @@ async def pick_digit(_clicks: list[int | None], _mis: int | None, model_id: str 
             ev = await api.evaluation(model_id)
         except api.ApiError as e:
             return no_update, f"Could not evaluate: {e.detail}"
+        names, noun = class_names_of(models, model_id), noun_of(models, model_id)
         if not ev["misclassified"]:
-            return no_update, "This model classifies every test digit correctly."
+            return no_update, f"This model classifies every test {noun} correctly."
         d = random.choice(ev["misclassified"])
-        return f"test:{d['index']}", f"Test digit {d['index']}: true {d['label']}, predicted {d['prediction']}."
+        msg = f"Test {noun} {d['index']}: true {names[d['label']]}, predicted {names[d['prediction']]}."
+        return f"test:{d['index']}", msg
     return f"test:{trig['index']}", ""
 
 
@@ -170,13 +222,47 @@ clientside_callback(
     prevent_initial_call=True,
 )
 
-# Linked hover: a unit under the pointer in either view shows its decoder filter, role and class.
+# Units: hover shows one in the card, a click (or its number typed in the card) chooses it: static/steer.js.
 clientside_callback(
-    ClientsideFunction("drsae", "onHoverUnit"),
+    ClientsideFunction("drsae", "onUnit"),
     Output(ids.UNIT_CARD_IMG, "src"),
     Output(ids.UNIT_CARD_TEXT, "children"),
     Output(ids.UNIT_CARD_LINK, "href"),
+    Output(ids.ABLATE_BUTTON, "disabled"),
+    Output(ids.CLAMP_BUTTON, "disabled"),
+    Output(ids.UNIT_INPUT, "value"),
     Input(ids.HEATMAP, "hoverData"),
     Input(ids.CURVES, "hoverData"),
+    Input(ids.HEATMAP, "clickData"),
+    Input(ids.CURVES, "clickData"),
+    Input(ids.UNIT_INPUT, "value"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    ClientsideFunction("drsae", "onCompare"),
+    Output(ids.COMPARE_PANEL, "title"),
+    Input(ids.COMPARE_PICKER, "value"),
+)
+clientside_callback(
+    ClientsideFunction("drsae", "onAblateClass"),
+    Output(ids.ABLATE_CLASS, "title"),
+    Input(ids.ABLATE_CLASS, "value"),
+)
+clientside_callback(
+    ClientsideFunction("drsae", "onExportFigure"),
+    Output(ids.EXPORT_FIGURE, "title"),
+    Input(ids.EXPORT_FIGURE, "value"),
+)
+clientside_callback(
+    ClientsideFunction("drsae", "onScale"),
+    Output(ids.FIXED_SCALE, "title"),
+    Input(ids.FIXED_SCALE, "value"),
+    Input(ids.FIXED_SCALE_MAX, "value"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    ClientsideFunction("drsae", "onUpload"),
+    Output(ids.UPLOAD, "title"),
+    Input(ids.UPLOAD, "contents"),
     prevent_initial_call=True,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import api, figures, ids
 from app.callbacks.dynamics import dataset_of
@@ -39,19 +39,44 @@ def cell_members(ev: dict[str, Any], true: int, predicted: int) -> list[dict[str
 
 
 @callback(
-    Output(ids.CELL_DIGITS, "children"),
+    Output(ids.EVAL_CELL, "data"),
     Input(ids.CONFUSION, "clickData"),
-    State(ids.EVAL_STORE, "data"),
-    State(ids.MODELS_STORE, "data"),
     prevent_initial_call=True,
 )
-async def show_cell(
-    click: dict[str, Any] | None, ev: dict[str, Any] | None, models: list[dict[str, Any]] | None
-) -> Any:
-    if not click or not ev:
+def pick_cell(click: dict[str, Any] | None) -> Any:
+    if not click:
         return no_update
     pt = click["points"][0]
-    true, predicted = int(pt["y"]), int(pt["x"])
+    return [int(pt["y"]), int(pt["x"])]
+
+
+# The chosen cell goes into the URL without a navigation, so Back from a digit's Dynamics page restores it.
+clientside_callback(
+    """function (cell) {
+        if (!cell || window.location.pathname !== "/evaluation") return window.dash_clientside.no_update;
+        const q = new URLSearchParams(window.location.search);
+        q.set("cell", `${cell[0]}-${cell[1]}`);
+        window.history.replaceState(window.history.state, "", `${window.location.pathname}?${q}`);
+        return window.dash_clientside.no_update;
+    }""",
+    Output(ids.CELL_DIGITS, "title"),
+    Input(ids.EVAL_CELL, "data"),
+)
+
+
+@callback(
+    Output(ids.CELL_DIGITS, "children"),
+    Input(ids.EVAL_CELL, "data"),
+    Input(ids.EVAL_STORE, "data"),
+    State(ids.MODELS_STORE, "data"),
+)
+async def show_cell(cell: list[int] | None, ev: dict[str, Any] | None, models: list[dict[str, Any]] | None) -> Any:
+    if not cell or not ev:
+        return no_update
+    true, predicted = int(cell[0]), int(cell[1])
+    n = len(ev["confusion"])
+    if not (0 <= true < n and 0 <= predicted < n):
+        return html.P("Click a cell of the matrix.")
     if true == predicted:
         return html.P(f"{ev['confusion'][true][true]} digits of class {true} were classified correctly.")
     members = cell_members(ev, true, predicted)

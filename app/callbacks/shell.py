@@ -25,10 +25,14 @@ def choose_model(
     return models[0]["id"] if models else None
 
 
+PAPER_MARK = "★ "  # models whose units split into part- and categorical-units, as in the paper
+
+
 def model_label(m: dict[str, Any]) -> str:
     err = f" · {m['test_error']:.2f}% err" if m.get("test_error") is not None else ""
     src = " · job" if m.get("source") == "job" else ""
-    return f"{m.get('name') or m['id']} ({m.get('hidden_units')}u, T={m.get('iterations')}{err}{src})"
+    mark = PAPER_MARK if m.get("shows_paper_structure") else ""
+    return f"{mark}{m.get('name') or m['id']} ({m.get('hidden_units')}u, T={m.get('iterations')}{err}{src})"
 
 
 @callback(

@@ -98,6 +98,7 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]])
     Output(ids.JOBS_REFRESH, "data", allow_duplicate=True),
     Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
     Output(ids.JOBS_INTERVAL, "disabled", allow_duplicate=True),
+    Output(ids.JOB_PENDING, "data"),
     Input({"type": ids.JOB_CANCEL, "index": ALL}, "n_clicks"),
     Input({"type": ids.JOB_RESUME, "index": ALL}, "n_clicks"),
     State({"type": ids.JOB_FIELD, "index": "token"}, "value"),
@@ -106,15 +107,33 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]])
 async def cancel_or_resume(_cancel: list[int | None], _resume: list[int | None], token: str | None) -> Any:
     """Cancel a queued/running job, or resume an interrupted/cancelled one from its last checkpoint."""
     if not ctx.triggered or not ctx.triggered[0]["value"]:
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update
     job_id = int(ctx.triggered_id["index"])
     resume = ctx.triggered_id["type"] == ids.JOB_RESUME
     try:
         await (api.resume_job if resume else api.cancel_job)(job_id, token=token or None)
     except api.ApiError as e:
         verb = "resume" if resume else "cancel"
-        return no_update, html.Span(f"Could not {verb} job {job_id}: {e.detail}", className="error"), no_update
-    return time.time(), f"{'Resuming' if resume else 'Cancelling'} job {job_id}…", False
+        msg = html.Span(f"Could not {verb} job {job_id}: {e.detail}", className="error")
+        return no_update, msg, no_update, no_update
+    verb = "resume" if resume else "cancel"
+    return time.time(), f"{'Resuming' if resume else 'Cancelling'} job {job_id}…", False, {"id": job_id, "verb": verb}
+
+
+def pending_message(pending: dict[str, Any] | None, jobs: list[dict[str, Any]]) -> str | None:
+    """What to say once a cancel or resume has taken effect (None while it has not): the 'Cancelling job
+    N…' line must not outlive the cancelling."""
+    if not pending:
+        return None
+    job = next((j for j in jobs if j["id"] == pending["id"]), None)
+    if job is None:
+        return None
+    status = job["status"]
+    if pending["verb"] == "cancel" and status not in ACTIVE:
+        return f"Job {job['id']} {status}."
+    if pending["verb"] == "resume" and status not in ("queued", *RESUMABLE):
+        return f"Job {job['id']} resumed: {status}."
+    return None
 
 
 @callback(
@@ -132,20 +151,34 @@ def select_job(_clicks: list[int | None]) -> Any:
     Output(ids.JOBS_STORE, "data"),
     Output(ids.JOBS_INTERVAL, "disabled"),
     Output(ids.MODELS_DIRTY, "data"),
+    Output(ids.JOB_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.JOB_PENDING, "data", allow_duplicate=True),
     Input(ids.JOBS_INTERVAL, "n_intervals"),
     Input(ids.JOBS_REFRESH, "data"),
     State(ids.JOBS_STORE, "data"),
+    State(ids.JOB_PENDING, "data"),
+    prevent_initial_call="initial_duplicate",
 )
-async def poll_jobs(_n: int | None, _refresh: Any, previous: list[dict[str, Any]] | None) -> Any:
-    """Poll while a job is queued or running; a job that just produced a model refreshes the picker."""
+async def poll_jobs(
+    _n: int | None, _refresh: Any, previous: list[dict[str, Any]] | None, pending: dict[str, Any] | None
+) -> Any:
+    """Poll while a job is queued or running; a job that just produced a model refreshes the picker; a
+    cancel or resume that has taken effect replaces its 'Cancelling…' line."""
     try:
         jobs = await api.jobs()
     except api.ApiError:
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update, no_update
     before = {j["id"]: j.get("model_id") for j in previous or []}
     new_model = any(j.get("model_id") and before.get(j["id"]) != j["model_id"] for j in jobs)
     active = any(j["status"] in ACTIVE for j in jobs)
-    return (jobs if jobs != previous else no_update), not active, (time.time() if new_model else no_update)
+    done = pending_message(pending, jobs)
+    return (
+        jobs if jobs != previous else no_update,
+        not active and not (pending and done is None),
+        time.time() if new_model else no_update,
+        done if done is not None else no_update,
+        None if done is not None else no_update,
+    )
 
 
 def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
@@ -202,6 +235,7 @@ def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
 
 @callback(
     Output(ids.TRAINING_CURVES, "figure"),
+    Output(ids.ROLE_CURVES, "figure"),
     Input(ids.JOBS_STORE, "data"),
     Input(ids.SELECTED_JOB, "data"),
 )
@@ -209,9 +243,10 @@ async def curves(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any
     """Curves of the selected (else newest) job; uirevision = job id keeps zoom across polls."""
     job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
     if job_id is None:
-        return figures.training_figure([], None)
+        return figures.training_figure([], None), figures.role_metrics_figure([], None)
     try:
         rows = await api.job_metrics(int(job_id))
     except api.ApiError as e:
-        return figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
-    return figures.training_figure(rows, job_id)
+        msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
+        return msg, msg
+    return figures.training_figure(rows, job_id), figures.role_metrics_figure(rows, job_id)

@@ -10,11 +10,22 @@ from app import ids
 dash.register_page(__name__, path="/evaluation", name="Evaluation", title="DrSAE Explorer: evaluation")
 
 
-def layout(**_: object) -> html.Div:
+def parse_cell(cell: str | None) -> list[int] | None:
+    """'3-5' (true 3, predicted 5) from the URL -> [3, 5]; anything else -> None."""
+    try:
+        true, predicted = (int(v) for v in (cell or "").split("-"))
+    except ValueError:
+        return None
+    return [true, predicted] if 0 <= true < 100 and 0 <= predicted < 100 else None
+
+
+def layout(cell: str | None = None, **_: object) -> html.Div:
+    """The selected cell lives in the URL (?cell=true-predicted), so Back from the Dynamics page keeps it."""
     return html.Div(
         className="evaluation-page",
         children=[
             dcc.Store(id=ids.EVAL_STORE),
+            dcc.Store(id=ids.EVAL_CELL, data=parse_cell(cell)),
             html.Section(
                 className="panel",
                 children=[

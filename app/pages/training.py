@@ -65,6 +65,7 @@ def layout(job: str | None = None, **_: object) -> html.Div:
             dcc.Store(id=ids.JOBS_STORE, data=[]),
             dcc.Store(id=ids.SELECTED_JOB, data=selected),
             dcc.Store(id=ids.JOBS_REFRESH, data=0),
+            dcc.Store(id=ids.JOB_PENDING, data=None),
             dcc.Interval(id=ids.JOBS_INTERVAL, interval=1000, disabled=False),
             html.Section(
                 className="panel",
@@ -123,6 +124,20 @@ def layout(job: str | None = None, **_: object) -> html.Div:
                         className="help",
                     ),
                     dcc.Graph(id=ids.TRAINING_CURVES, config={"displaylogo": False}, style={"height": "520px"}),
+                ],
+            ),
+            html.Section(
+                className="panel span-all",
+                children=[
+                    html.H2("Unit roles over epochs"),
+                    html.P(
+                        "How many units are part-units (encoder row close to the decoder column, angle < 0.5 rad), "
+                        "categorical (> 0.7 rad) or in between, the quartiles of that angle, and its rank "
+                        "correlation with the classification weight ||C_i||: watch the two populations separate "
+                        "once discriminative training starts. Shown when the job's epochs carry these metrics.",
+                        className="help",
+                    ),
+                    dcc.Graph(id=ids.ROLE_CURVES, config={"displaylogo": False}, style={"height": "480px"}),
                 ],
             ),
         ],

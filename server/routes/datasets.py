@@ -24,7 +24,9 @@ def list_datasets(state: StateDep) -> DatasetsPublic:
             arrays = state.datasets.arrays(name)
         except data.DataError:
             continue  # present but corrupt: not offered
-        items.append(DatasetInfo(name=name, splits={s: int(len(arrays[f"{s}_y"])) for s in data.SPLITS}))
+        splits = {s: int(len(arrays[f"{s}_y"])) for s in data.SPLITS}
+        names = list(data.CLASS_NAMES[name])
+        items.append(DatasetInfo(name=name, splits=splits, class_names=names, item_noun=data.ITEM_NOUN[name]))
     return DatasetsPublic(data=items, count=len(items))
 
 

@@ -9,11 +9,14 @@ is declared by hand below, so /docs and the schemathesis test see the same contr
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from model.inference import Intervention
 from server import preprocess
 from server.deps import ModelDep
 from server.images import ImageError, decode_png_data_url
@@ -66,16 +69,27 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
         xn = preprocess.l2_normalize(x)
     except (ValueError, ImageError) as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid image: {e}") from e
-    out = encode(lm, xn, req.reconstructions)
-    T = out["z"].shape[0]
-    return FastJSONResponse(
-        {
-            "model_id": lm.id,
-            "iterations": T,
-            "input": x,
-            "z": out["z"],
-            "probabilities": out["probabilities"],
-            "prediction": int(out["probabilities"][-1].argmax()),
-            "reconstructions": out["reconstructions"].reshape(T, 28, 28) if req.reconstructions else None,
-        }
-    )
+    T = lm.model.T
+    interventions = [
+        Intervention(iv.unit, iv.value, iv.from_iteration, iv.to_iteration or T) for iv in req.interventions
+    ]
+    try:
+        out = encode(lm, xn, req.reconstructions, interventions, req.decompose, req.split_reconstruction)
+    except ValueError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid intervention: {e}") from e
+    body = {
+        "model_id": lm.id,
+        "iterations": T,
+        "input": x,
+        "z": out["z"],
+        "probabilities": out["probabilities"],
+        "prediction": int(out["probabilities"][-1].argmax()),
+        "reconstructions": out["reconstructions"].reshape(T, 28, 28) if req.reconstructions else None,
+        "decision_iteration": out["decision_iteration"],
+        "interventions": [asdict(iv) for iv in interventions],
+    }
+    for key in ("input_drive", "recurrent_drive", "recurrent_drive_by_role"):
+        body[key] = out[key] if req.decompose else None
+    by_role = out.get("reconstructions_by_role") if req.split_reconstruction else None
+    body["reconstructions_by_role"] = {r: v.reshape(T, 28, 28) for r, v in by_role.items()} if by_role else None
+    return FastJSONResponse(body)

@@ -27,7 +27,25 @@ def _error(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
 
 
-def summary(e: ModelEntry) -> ModelSummary:
+PAPER_STRUCTURE_MIN_FRACTION = 0.05
+
+
+def shows_paper_structure(roles: dict[str, int] | None) -> bool:
+    """Whether a model has the paper's two populations (Rolfe & LeCun 2013, section 3): part-units (small
+    encoder-decoder angle) and categorical-units (large angle), each at least 5% of the units. Models
+    trained with Adam end with every angle large, so they show no part-units."""
+    if not roles:
+        return False
+    n = max(sum(roles.values()), 1)
+    return min(roles["part"], roles["categorical"]) >= PAPER_STRUCTURE_MIN_FRACTION * n
+
+
+def class_names(dataset: str, n_classes: int) -> list[str]:
+    names = data.CLASS_NAMES.get(dataset, ())
+    return list(names) if len(names) == n_classes else [str(i) for i in range(n_classes)]
+
+
+def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
     m = e.config["model"]
     return ModelSummary(
         id=e.id,
@@ -40,21 +58,25 @@ def summary(e: ModelEntry) -> ModelSummary:
         source="job" if e.source == "job" else "shipped",
         job_id=e.job_id,
         created=iso(e.created) or "",
+        class_names=class_names(e.dataset, int(m.get("n_classes", 10))),
+        item_noun=data.ITEM_NOUN.get(e.dataset, "image"),
+        roles=RoleCounts(**roles) if roles else None,
+        shows_paper_structure=shows_paper_structure(roles),
     )
 
 
 @router.get("", response_model=ModelsPublic)
 def list_models(registry: RegistryDep) -> ModelsPublic:
-    items = [summary(e) for e in registry.entries()]
+    items = [summary(e, registry.role_counts(e)) for e in registry.entries()]
     return ModelsPublic(data=items, count=len(items))
 
 
 @router.get("/{model_id}", response_model=ModelDetail, responses=NOT_FOUND)
 def model_detail(lm: ModelDep) -> ModelDetail:
     roles = lm.roles["role"]
-    counts = RoleCounts(**{r: int((roles == r).sum()) for r in ROLES})
+    counts = {r: int((roles == r).sum()) for r in ROLES}
     metrics = checkpoint.read_metrics(lm.entry.path)
-    return ModelDetail(**summary(lm.entry).model_dump(), config=lm.entry.config, metrics=metrics, roles=counts)
+    return ModelDetail(**summary(lm.entry, counts).model_dump(), config=lm.entry.config, metrics=metrics)
 
 
 def evaluation(registry: Registry, lm: LoadedModel) -> dict[str, Any]:

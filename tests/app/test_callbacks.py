@@ -99,3 +99,34 @@ def test_every_callback_that_calls_the_api_is_async():
 def test_validate_job_never_puts_the_access_token_in_the_body():
     body, errors = validate_job({"preset": "smoke", "token": "s3cret"})
     assert errors == {} and "token" not in body and "s3cret" not in str(body)
+
+
+def test_pending_cancel_message_is_replaced_once_the_job_is_cancelled():
+    from app.callbacks.training import pending_message
+
+    pending = {"id": 4, "verb": "cancel"}
+    assert pending_message(pending, [{"id": 4, "status": "running"}]) is None
+    assert pending_message(pending, [{"id": 4, "status": "cancelled"}]) == "Job 4 cancelled."
+    resume = {"id": 4, "verb": "resume"}
+    assert pending_message(resume, [{"id": 4, "status": "queued"}]) is None
+    assert pending_message(resume, [{"id": 4, "status": "running"}]) == "Job 4 resumed: running."
+    assert pending_message(None, [{"id": 4, "status": "running"}]) is None
+
+
+def test_slim_units_carry_the_palette_and_class_names():
+    from app import figures
+    from app.callbacks.dynamics import slim_units
+
+    payload = {"data": [{"index": 0, "role": "categorical", "class": 1, "angle": 1.0, "c_norm": 1.0,
+                         "decoder_png": "data:image/png;base64,"}]}  # fmt: skip
+    slim = slim_units(payload, "m", 3, ["a", "b"] + [str(i) for i in range(2, 10)], "item")
+    assert slim["class_colors"] == list(figures.CLASS_COLORS)
+    assert slim["class_names"][1] == "b" and slim["item_noun"] == "item"
+
+
+def test_model_label_marks_the_paper_structure():
+    from app.callbacks.shell import model_label
+
+    row = {"id": "m", "name": "m", "hidden_units": 400, "iterations": 11, "test_error": 1.5}
+    assert model_label({**row, "shows_paper_structure": True}).startswith("★ m")
+    assert model_label({**row, "shows_paper_structure": False}).startswith("m (")

@@ -83,14 +83,67 @@ def test_probabilities_figure_has_ten_class_coloured_traces():
     p = np.full((T, 10), 0.05)
     p[:, 2] = 0.55
     fig = figures.probabilities_figure(p.tolist(), T)
-    assert len(fig.data) == 10
-    assert [tr.line.color for tr in fig.data] == list(figures.CLASS_COLORS)
+    assert len(fig.data) == 20  # ten classes, then the same ten before an intervention (dotted, empty)
+    assert [tr.line.color for tr in fig.data[:10]] == list(figures.CLASS_COLORS)
+    assert [tr.line.color for tr in fig.data[10:]] == list(figures.CLASS_COLORS)
+    assert len({tr.marker.symbol for tr in fig.data[:10]}) == 10  # colour is never the only cue
+    assert all(tr.line.dash == "dot" and not tr.showlegend and set(tr.y) == {None} for tr in fig.data[10:])
     assert fig.data[2].y == tuple([0.55] * T)
     assert fig.layout.yaxis.range == (0, 1.02)
 
 
-def test_class_palette_is_ten_distinct_colours():
-    assert len(set(figures.CLASS_COLORS)) == 10
+def test_class_names_label_the_figures():
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    fig = figures.probabilities_figure(None, 3, names)
+    assert [tr.name for tr in fig.data[:10]] == names
+    units = [{"index": 0, "role": "categorical", "class": 9, "angle": 1.0, "c_norm": 1.0},
+             {"index": 1, "role": "intermediate", "class": 0, "angle": 0.6, "c_norm": 0.1}]  # fmt: skip
+    heat = figures.heatmap_figure(units, None, 3, names)
+    assert [a.text for a in heat.layout.annotations] == ["cat Ankle boot (1)", "intermediate (1)"]
+    assert heat.layout.margin.l == figures.HEATMAP_LEFT
+
+
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], -1)
+
+
+# Machado, Oliveira & Fernandes (2009) matrices for full protanopia, deuteranopia and tritanopia (linear RGB).
+CVD = {
+    "normal": np.eye(3),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("vision", list(CVD))
+def test_class_palette_stays_apart_for_colour_blind_viewers(vision: str):
+    """Every pair of class colours differs by > 15 CIELAB units, also as protanopes, deuteranopes and
+    tritanopes see them (the old palette had 6 and 9 at 1.7 for protanopes)."""
+    rgb = np.array([[int(h[i : i + 2], 16) / 255 for i in (1, 3, 5)] for h in figures.CLASS_COLORS])
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    seen = np.clip(lin @ CVD[vision].T, 0, 1)
+    srgb = np.where(seen <= 0.0031308, 12.92 * seen, 1.055 * seen ** (1 / 2.4) - 0.055)
+    lab = _srgb_to_lab(srgb)
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.eye(10) * 1e9
+    assert d.min() > 15, f"classes {np.unravel_index(d.argmin(), d.shape)} are {d.min():.1f} apart for {vision}"
+
+
+def test_role_metrics_figure_plots_the_keys_present():
+    rows = [{"epoch": e, "role_part": 10 - e, "role_categorical": e, "angle_q50": 0.4 + 0.1 * e} for e in (1, 2, 3)]
+    assert figures.role_metric_keys(rows) == ["role_part", "role_categorical", "angle_q50"]
+    fig = figures.role_metrics_figure(rows, 1)
+    assert [tr.name for tr in fig.data] == ["role_part", "role_categorical", "angle_q50"]
+    assert fig.data[1].y == (1, 2, 3)
+    empty = figures.role_metrics_figure([{"epoch": 1, "val_error": 3.0}])
+    assert "no role metrics" in empty.layout.annotations[0].text
 
 
 def test_digit_png_round_trips_pixels():

@@ -19,12 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.helpers import BrowserPage, chromium_launch_args  # noqa: E402
+from model import data  # noqa: E402
+from tests.helpers import BrowserPage, chromium_launch_args, tiny_run  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 DOCS_MODEL = REPO / "models" / "paper-sgd"  # a shipped, fully trained model: the docs screenshots show it
 TINY = "tiny"
+FASHION = "z-fashion-mnist-tiny-untrained-with-a-rather-long-model-name"  # sorts last: not the default pick
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path("/usr/bin/chromium").exists():
@@ -52,6 +54,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     models.mkdir()
     _train_tiny(models)
     ids = [TINY]
+    if data.dataset_path("fashion-mnist").exists():
+        # untrained, tiny, with a long folder name: Fashion-MNIST wording and the header's width
+        tiny_run(models, hidden=16, T=11, name=FASHION, dataset="fashion-mnist")
     if (DOCS_MODEL / "model.safetensors").exists():
         shutil.copytree(DOCS_MODEL, models / "paper-sgd", ignore=shutil.ignore_patterns("state.pt"))
         ids.append("paper-sgd")

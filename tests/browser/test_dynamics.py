@@ -187,6 +187,7 @@ def test_dynamics_layout_fits_and_screenshot(browser, live_server, size):
             for _ in range(6):
                 bp.page.click("#step-back-button")
             assert bp.page.text_content("#iteration-label") == "t = 5 / 11"
+            bp.page.locator("#heatmap-graph").scroll_into_view_if_needed()
             box = bp.page.locator("#heatmap-graph .nsewdrag").first.bounding_box()
             bp.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7)
             bp.page.wait_for_function("document.getElementById('unit-card-text').textContent.startsWith('unit ')")

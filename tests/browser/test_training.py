@@ -78,6 +78,10 @@ def test_cancel_and_resume_a_job(page: BrowserPage, live_server):
     cancel.click()
     page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="cancelled"]', timeout=60_000)
     assert httpx.get(f"{live_server['url']}/api/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"
+    # "Cancelling job N…" does not outlive the cancelling
+    page.page.wait_for_function(
+        f"document.getElementById('job-message').textContent === 'Job {job_id} cancelled.'", timeout=10_000
+    )
     # A cancelled job offers Resume: it goes back to the queue (or straight to running), then we stop it again.
     resume = page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small')
     assert resume.text_content() == "Resume"

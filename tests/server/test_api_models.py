@@ -262,3 +262,113 @@ def test_datasets_and_samples(client: TestClient) -> None:
     assert client.get("/api/datasets/mnist/samples", params={"indices": "1,10000"}).status_code == 422
     assert client.get("/api/datasets/mnist/samples", params={"indices": "1,,2"}).status_code == 422
     assert client.get("/api/datasets/mnist/samples", params={"indices": ",".join(["1"] * 201)}).status_code == 422
+
+
+# ---- encode: interventions, drive decomposition, prototype + deformation split, decision iteration -------
+
+
+def test_encode_ablation_and_clamp_change_the_dynamics(client: TestClient, settings: Settings) -> None:
+    img = digit(3).tolist()
+    url = "/api/models/tiny/encode"
+    plain = client.post(url, json={"image": img, "preprocess": "none"}).json()
+    assert plain["interventions"] == [] and 1 <= plain["decision_iteration"] <= 3
+    k = int(np.argmax(plain["z"][-1]))
+    body = {"image": img, "preprocess": "none", "interventions": [{"unit": k, "value": 0, "from_iteration": 2}]}
+    r = client.post(url, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["interventions"] == [{"unit": k, "value": 0.0, "from_iteration": 2, "to_iteration": 3}]
+    z = np.array(out["z"])
+    assert z[1:, k].tolist() == [0.0, 0.0] and z[0, k] == pytest.approx(plain["z"][0][k], abs=1e-6)
+    assert not np.allclose(z[2], plain["z"][2])  # the others felt the ablation
+    # the same recurrence written out with torch, the unit set after the relu at t = 2, 3
+    model = reference(settings)
+    x = data.normalize(torch.from_numpy(digit(3).reshape(1, 784)))
+    with torch.no_grad():
+        drive, zt, steps = x @ model.E.T - model.b, torch.zeros(1, 16), []
+        for t in range(1, 4):
+            zt = torch.relu(drive + zt @ model.S.T)
+            if t >= 2:
+                zt[0, k] = 0.0
+            steps.append(zt[0].clone())
+        np.testing.assert_allclose(z, torch.stack(steps).numpy(), atol=1e-5)
+        p = torch.softmax(model.classify(torch.stack(steps)), -1).numpy()
+    np.testing.assert_allclose(out["probabilities"], p, atol=1e-5)
+    clamp = {"image": img, "preprocess": "none", "interventions": [{"unit": 0, "value": 2.5, "to_iteration": 1}]}
+    z = np.array(client.post(url, json=clamp).json()["z"])
+    assert z[0, 0] == pytest.approx(2.5)
+
+
+def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
+    body = {"image": digit(4).tolist(), "preprocess": "none", "reconstructions": True, "decompose": True,
+            "split_reconstruction": True, "interventions": [{"unit": 1, "value": 0.0}]}  # fmt: skip
+    r = client.post("/api/models/tiny/encode", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    z, inp, rec = np.array(out["z"]), np.array(out["input_drive"]), np.array(out["recurrent_drive"])
+    assert inp.shape == (16,) and rec.shape == (3, 16) and not rec[0].any()
+    free = np.arange(16) != 1
+    np.testing.assert_allclose(z[:, free], np.maximum(inp + rec, 0)[:, free], atol=1e-5)
+    parts = {k: np.array(v) for k, v in out["recurrent_drive_by_role"].items()}
+    assert set(parts) == {"part", "intermediate", "categorical", "self"}
+    np.testing.assert_allclose(sum(parts.values()), rec, atol=1e-5)
+    by_role = {k: np.array(v) for k, v in out["reconstructions_by_role"].items()}
+    assert set(by_role) == {"part", "intermediate", "categorical"}
+    assert all(v.shape == (3, 28, 28) for v in by_role.values())
+    np.testing.assert_allclose(sum(by_role.values()), out["reconstructions"], atol=1e-5)
+    plain = client.post("/api/models/tiny/encode", json={"image": digit(4).tolist()}).json()
+    assert plain["input_drive"] is None and plain["reconstructions_by_role"] is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"interventions": [{"unit": 16, "value": 0}]}, "unit 16 does not exist"),
+        ({"interventions": [{"unit": -1, "value": 0}]}, "greater than or equal to 0"),
+        ({"interventions": [{"unit": 0, "value": -0.5}]}, "greater than or equal to 0"),
+        ({"interventions": [{"unit": 0, "value": 0, "from_iteration": 0}]}, "greater than or equal to 1"),
+        ({"interventions": [{"unit": 0, "value": 0, "to_iteration": 4}]}, "within 1..3"),
+        ({"interventions": [{"unit": 0, "value": 0, "from_iteration": 3, "to_iteration": 2}]}, "before"),
+        ({"interventions": [{"unit": 0}]}, "Field required"),
+        ({"interventions": [{"unit": 0, "value": 0, "colour": 1}]}, "Extra inputs"),
+        ({"interventions": [{"unit": 0.5, "value": 0}]}, "integer"),
+        ({"interventions": {"unit": 0, "value": 0}}, "list"),
+        ({"split_reconstruction": True}, "needs reconstructions"),
+    ],
+)
+def test_encode_rejects_bad_interventions_with_a_422(client: TestClient, extra: dict, message: str) -> None:
+    r = client.post("/api/models/tiny/encode", json={"image": digit().tolist(), **extra})
+    assert r.status_code == 422, r.text
+    assert message in r.text
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_encode_rejects_non_finite_intervention_values(client: TestClient, literal: str) -> None:
+    image = json.dumps(digit().tolist())
+    body = '{"image": ' + image + ', "interventions": [{"unit": 0, "value": ' + literal + "}]}"
+    r = client.post("/api/models/tiny/encode", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+
+
+def test_models_list_says_which_model_shows_the_paper_structure(client: TestClient, settings: Settings) -> None:
+    rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
+    roles = rows["tiny"]["roles"]
+    assert sum(roles.values()) == 16
+    model = reference(settings)
+    from model.analysis import unit_roles
+
+    actual = unit_roles(model)["role"]
+    assert roles == {r: int((actual == r).sum()) for r in ("part", "intermediate", "categorical")}
+    # an untrained DrSAE has E = a D^T: every unit is a part-unit, so no categorical-units yet
+    assert roles["part"] == 16 and rows["tiny"]["shows_paper_structure"] is False
+    assert client.get("/api/models/tiny").json()["roles"] == roles
+
+
+def test_models_and_datasets_name_their_classes(tmp_path, client: TestClient, settings: Settings) -> None:
+    tiny_run(settings.models_dir, hidden=8, T=2, name="fashion", dataset="fashion-mnist")
+    rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
+    assert rows["tiny"]["class_names"] == [str(i) for i in range(10)] and rows["tiny"]["item_noun"] == "digit"
+    assert rows["fashion"]["class_names"][0] == "T-shirt/top" and rows["fashion"]["class_names"][9] == "Ankle boot"
+    assert rows["fashion"]["item_noun"] == "item"
+    for d in client.get("/api/datasets").json()["data"]:
+        assert len(d["class_names"]) == 10 and d["item_noun"] in ("digit", "item")

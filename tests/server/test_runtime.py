@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from server import registry as R
@@ -42,8 +43,14 @@ def test_torch_and_numpy_encode_paths_agree(client: TestClient) -> None:
     lm = client.app.state.drsae.registry.get("tiny")
     x = np.random.default_rng(0).random(784).astype(np.float32)
     x /= np.linalg.norm(x)
-    a = R.encode(lm, x, reconstructions=True)  # CPU: numpy
-    b = R._encode_torch(lm.model, x, reconstructions=True)  # the path a GPU takes
+    a = R.encode(lm, x, reconstructions=True)  # numpy (model/inference.py) on a CPU copy of the weights
+    with torch.no_grad():  # the torch model itself
+        traj = lm.model.trajectory(torch.from_numpy(x).unsqueeze(0).to(lm.model.E.device))[:, 0]
+        b = {
+            "z": traj.cpu().numpy(),
+            "probabilities": torch.softmax(lm.model.classify(traj), -1).cpu().numpy(),
+            "reconstructions": lm.model.decode(traj).cpu().numpy(),
+        }
     for key in ("z", "probabilities", "reconstructions"):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
 

@@ -1,0 +1,28 @@
+/* DrSAE Explorer: the browser's one client of the JSON API (docs/api.md). Other files call window.drsaeApi;
+ * none of them builds an API URL. Answers are {ok: true, data} or {ok: false, status, detail}; a network
+ * failure throws. */
+(function () {
+  "use strict";
+  async function post(path, body) {
+    const res = await fetch(`/api${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (res.ok) return { ok: true, data: await res.json() };
+    let detail = res.statusText;
+    try {
+      const j = await res.json();
+      detail = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail);
+    } catch (e) {
+      /* not JSON */
+    }
+    return { ok: false, status: res.status, detail };
+  }
+  window.drsaeApi = {
+    /* POST /api/models/{id}/encode: every iteration of one image (with interventions, decompose, ...). */
+    encode(modelId, body) {
+      return post(`/models/${encodeURIComponent(modelId)}/encode`, body);
+    },
+  };
+})();

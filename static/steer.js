@@ -1,0 +1,309 @@
+/* DrSAE Explorer: act on the dynamics. The unit card (choose a unit by hover, click or number; ablate or
+ * clamp it; what drives it over t), the interventions list, the second model to compare, PNG upload by drag
+ * and drop, and exports. Uses window.drsae (static/animate.js) for state and re-runs, window.drsaeApi
+ * (static/api.js) for requests. Listeners sit on `document`: Dash mounts the page after this script runs.
+ */
+(function () {
+  "use strict";
+  const ns = (window.dash_clientside = window.dash_clientside || {});
+  const S = () => window.drsaeState;
+  const D = () => window.drsae;
+  const $ = (id) => document.getElementById(id);
+  const gd = (id) => { const el = $(id); return el ? el.querySelector(".js-plotly-plot") : null; };
+  const ROLE_NAMES = ["part", "intermediate", "categorical"];
+  const DRIVE_COLORS = { input: "#555555", part: "#0072B2", intermediate: "#AAAAAA", categorical: "#D55E00", self: "#CC79A7" };
+
+  function unitInfo(k) {
+    const s = S();
+    return s && s.units ? s.units.units[String(k)] : null;
+  }
+
+  function unitText(u) {
+    const cls = u.role === "part" ? "" : `, class ${D().nameOf(u["class"])}`;
+    return `unit ${u.index}: ${u.role}${cls} · angle ${u.angle.toFixed(2)} rad · ||C_i|| ${u.c_norm.toFixed(2)}`;
+  }
+
+  /* The selected unit's input over t: E x - b, recurrent drive by the senders' role, self-connection. */
+  function drawDrive() {
+    const s = S();
+    const el = gd("drive-graph");
+    if (!el || !window.Plotly) return;
+    const k = s.selected;
+    const d = s.detail;
+    if (k === null || k === undefined || !d || !d.recurrent_drive_by_role || !unitInfo(k)) {
+      window.Plotly.react(el, [], { annotations: [{ text: "Choose a unit", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }],
+        xaxis: { visible: false }, yaxis: { visible: false }, margin: { l: 50, r: 10, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)" });
+      return;
+    }
+    const T = d.iterations;
+    const ts = [...Array(T).keys()].map((i) => i + 1);
+    const traces = [{ x: ts, y: new Array(T).fill(d.input_drive[k]), name: "input E x - b", mode: "lines", line: { color: DRIVE_COLORS.input, dash: "dash" } }];
+    for (const r of [...ROLE_NAMES, "self"]) {
+      const label = r === "self" ? "self-connection" : `from ${r}-units`;
+      traces.push({ x: ts, y: d.recurrent_drive_by_role[r].map((row) => row[k]), name: label, mode: "lines+markers", marker: { size: 4 }, line: { color: DRIVE_COLORS[r] } });
+    }
+    traces.push({ x: ts, y: d.z.map((row) => row[k]), name: "z(t) = relu(sum)", mode: "lines+markers", line: { color: "#111", width: 3 } });
+    window.Plotly.react(el, traces, {
+      margin: { l: 50, r: 10, t: 10, b: 20 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+      font: { size: 11 }, legend: { orientation: "h", y: -0.12, yanchor: "top" }, xaxis: { dtick: 1 },
+      yaxis: { title: { text: `input to unit ${k}` }, zeroline: true, zerolinecolor: "#888" },
+    }, { displaylogo: false, displayModeBar: false, responsive: true });
+  }
+
+  function renderInterventions() {
+    const ul = $("interventions");
+    if (!ul) return;
+    const ivs = S().interventions;
+    ul.textContent = "";
+    if (!ivs.length) {
+      const li = document.createElement("li");
+      li.className = "caption";
+      li.textContent = "No interventions: the model runs as trained.";
+      ul.appendChild(li);
+      return;
+    }
+    ivs.forEach((v, i) => {
+      const li = document.createElement("li");
+      li.className = "intervention";
+      const what = v.value === 0 ? "ablated" : `clamped to ${v.value}`;
+      li.appendChild(document.createTextNode(`unit ${v.unit} ${what}, t = ${v.from_iteration}..${v.to_iteration} `));
+      const b = document.createElement("button");
+      b.className = "btn btn-small remove-intervention";
+      b.dataset.index = String(i);
+      b.textContent = "×";
+      b.setAttribute("aria-label", `remove the intervention on unit ${v.unit}`);
+      li.appendChild(b);
+      ul.appendChild(li);
+    });
+  }
+
+  function addInterventions(units, value) {
+    const s = S();
+    if (!s.enc) return;
+    const T = s.T;
+    const from = Math.max(1, Math.min(T, Math.round(Number(($("from-iteration") || {}).value) || 1)));
+    const keep = s.interventions.filter((v) => !units.includes(v.unit));
+    const add = units.map((k) => ({ unit: k, value, from_iteration: from, to_iteration: T }));
+    D().setInterventions([...keep, ...add]);
+    renderInterventions();
+  }
+
+  function download(name, text, type) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([text], { type }));
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+  }
+
+  function exportName(ext) {
+    const s = S();
+    const src = s.source && s.source.kind === "digit" ? s.source.ref.replace(":", "-") : (s.source && s.source.kind) || "input";
+    return `drsae-${s.units ? s.units.model_id : "model"}-${src}.${ext}`;
+  }
+
+  function exportData(format) {
+    const s = S();
+    const e = s.enc;
+    if (!e) return D().status("Nothing to export yet: draw or pick an input first.");
+    if (format === "json") {
+      const out = { model_id: e.model_id, source: s.source, interventions: e.interventions, iterations: e.iterations,
+        class_names: s.units.class_names, prediction: e.prediction, decision_iteration: e.decision_iteration,
+        probabilities: e.probabilities, z: e.z };
+      if (out.source && out.source.image) out.source = { ...out.source, image: undefined };
+      return download(exportName("json"), JSON.stringify(out, null, 1), "application/json");
+    }
+    const n = e.z[0].length;
+    const head = ["t", ...s.units.class_names.map((c) => `p_${c}`), ...[...Array(n).keys()].map((k) => `z_${k}`)];
+    const lines = [`# model ${e.model_id}; interventions ${D().formatInterventions(e.interventions) || "none"}; decision iteration ${e.decision_iteration}`,
+      head.map((h) => (/[",]/.test(h) ? `"${h.replace(/"/g, '""')}"` : h)).join(",")];
+    for (let t = 0; t < e.iterations; t++) lines.push([t + 1, ...e.probabilities[t], ...e.z[t]].join(","));
+    download(exportName("csv"), lines.join("\n") + "\n", "text/csv");
+  }
+
+  function exportFigure(format) {
+    const sel = ($("export-figure") || {}).textContent;
+    const id = S().exportFigure || "probs-graph";
+    const g = gd(id);
+    if (!g || !window.Plotly) return D().status(`That figure is not on the page (${sel}).`);
+    window.Plotly.downloadImage(g, { format, filename: exportName(format).replace(/\.(png|svg)$/, "") + `-${id}`, scale: format === "png" ? 2 : 1 });
+  }
+
+  function readFile(file) {
+    if (!file) return;
+    if (file.type && file.type !== "image/png") return D().status(`Not a PNG file: ${file.name} (${file.type}).`);
+    const r = new FileReader();
+    r.onload = () => D().encodeUpload(String(r.result));
+    r.readAsDataURL(file);
+  }
+
+  /* ---- the compared model ---------------------------------------------------------------------------- */
+  const compare = {
+    async encode() {
+      const s = S();
+      const id = s.compareId;
+      const pred = $("compare-prediction");
+      if (!id || !s.current) {
+        if (pred) pred.textContent = "–";
+        s.compare = null;
+        return;
+      }
+      const seq = (s.compareSeq = (s.compareSeq || 0) + 1);
+      const r = await window.drsaeApi.encode(id, { image: s.current.image, preprocess: s.current.preprocess, reconstructions: true });
+      if (seq !== s.compareSeq) return;
+      if (!r.ok) {
+        if (pred) pred.textContent = "–";
+        return D().status(`Could not encode with ${id}: ${r.detail}`);
+      }
+      const c = (s.compare = r.data);
+      if (pred) pred.textContent = D().nameOf(c.prediction);
+      const g = gd("compare-probs-graph");
+      if (g && window.Plotly) {
+        const ts = [...Array(c.iterations).keys()].map((i) => i + 1);
+        const traces = [];
+        for (let k = 0; k < c.probabilities[0].length; k++) {
+          traces.push({ x: ts, y: c.probabilities.map((p) => p[k]), name: D().nameOf(k), mode: "lines+markers",
+            line: { color: D().colorOf(k), width: 2 }, marker: { size: 5 } });
+        }
+        await window.Plotly.react(g, traces, {
+          margin: { l: 50, r: 10, t: 24, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", font: { size: 11 },
+          showlegend: false, title: { text: `${c.model_id}: decided at t = ${c.decision_iteration}`, font: { size: 12 }, x: 0.02 },
+          xaxis: { title: { text: "iteration t" }, dtick: 1, range: [0.8, c.iterations + 0.2] }, yaxis: { title: { text: "probability" }, range: [0, 1.02] },
+        }, { displaylogo: false, displayModeBar: false, responsive: true });
+      }
+      compare.frame(s.t);
+    },
+    frame(tf) {
+      const c = S().compare;
+      if (!c) return;
+      const t = Math.max(1, Math.min(c.iterations, tf));
+      const r = c.reconstructions[Math.round(t) - 1];
+      let mx = 0;
+      for (const row of c.reconstructions[c.iterations - 1]) for (const v of row) mx = Math.max(mx, v);
+      D().drawGrid("compare-recon-canvas", r.map((row) => row.map((v) => v / (mx || 1))));
+      D().placeOverlays("compare-probs-graph", t, false);
+    },
+  };
+  window.drsaeCompare = compare;
+
+  window.drsaeSteer = {
+    refresh() {
+      drawDrive();
+      renderInterventions();
+    },
+    select(k) {
+      const s = S();
+      s.selected = k;
+      drawDrive();
+    },
+  };
+
+  ns.drsae = Object.assign(ns.drsae || {}, {
+    /* A unit is shown on hover, chosen on click or by number (keyboard). Outputs: filter image, text, unit
+     * page link, Ablate and Clamp disabled, the number box. */
+    onUnit(heatHover, curveHover, heatClick, curveClick, typed) {
+      const none = [ns.no_update, ns.no_update, ns.no_update, ns.no_update, ns.no_update, ns.no_update];
+      const s = S();
+      const trig = (ns.callback_context.triggered || [])[0];
+      if (!trig || !s || !s.units) return none;
+      const prop = trig.prop_id;
+      let k = null;
+      let choose = false;
+      if (prop.startsWith("unit-input")) {
+        k = Number.isInteger(typed) ? typed : null;
+        choose = true;
+      } else {
+        const ev = { "heatmap-graph.hoverData": heatHover, "curves-graph.hoverData": curveHover,
+          "heatmap-graph.clickData": heatClick, "curves-graph.clickData": curveClick }[prop];
+        const pt = ev && ev.points && ev.points[0];
+        if (!pt) return none;
+        k = Array.isArray(pt.customdata) ? pt.customdata[0] : pt.customdata;
+        choose = prop.endsWith("clickData");
+        if (!choose && s.selected !== null && s.selected !== undefined) {
+          // a chosen unit stays in the card; hovering only marks the row
+          const u0 = unitInfo(k);
+          if (u0) D().highlightUnit(u0.index);
+          return none;
+        }
+      }
+      const u = unitInfo(k);
+      if (!u) return [ns.no_update, `No unit ${k} in this model (0..${Object.keys(s.units.units).length - 1}).`, ns.no_update, true, true, ns.no_update];
+      if (choose) window.drsaeSteer.select(u.index);
+      D().highlightUnit(u.index);
+      const href = `/units?model=${encodeURIComponent(s.units.model_id)}&unit=${u.index}`;
+      const off = !choose;
+      return [u.decoder_png, unitText(u), href, off, off, prop.startsWith("unit-input") ? ns.no_update : (choose ? u.index : ns.no_update)];
+    },
+    /* Compare picker: remember the model, put it in the URL, encode the current input with it. */
+    onCompare(value) {
+      const s = S();
+      if (!s) return ns.no_update;
+      s.compareId = value || "";
+      D().syncUrl();
+      compare.encode();
+      return ns.no_update;
+    },
+    /* dcc.Upload hands over the chosen file as a data URL. */
+    onUpload(contents) {
+      if (typeof contents === "string") {
+        if (!contents.startsWith("data:image/png;base64,")) D().status("Not a PNG file: choose a .png image.");
+        else D().encodeUpload(contents);
+      }
+      return ns.no_update;
+    },
+    onAblateClass(value) {
+      if (S()) S().ablateClass = value;
+      return ns.no_update;
+    },
+    onExportFigure(value) {
+      if (S()) S().exportFigure = value;
+      return ns.no_update;
+    },
+    onScale() {
+      if (S() && S().enc) D().rerun();
+      return ns.no_update;
+    },
+  });
+
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest && ev.target.closest("button");
+    if (!b) return;
+    const s = S();
+    if (b.id === "ablate-button" && s.selected != null) addInterventions([s.selected], 0);
+    else if (b.id === "clamp-button" && s.selected != null) {
+      const v = Number(($("clamp-value") || {}).value);
+      if (!Number.isFinite(v) || v < 0) return D().status("The clamp value must be a number >= 0.");
+      addInterventions([s.selected], v);
+    } else if (b.id === "ablate-class-button") {
+      const cls = Number(s.ablateClass || 0);
+      const units = Object.values(s.units ? s.units.units : {}).filter((u) => u.role === "categorical" && u["class"] === cls).map((u) => u.index);
+      if (!units.length) return D().status(`This model has no categorical units of class ${D().nameOf(cls)}.`);
+      addInterventions(units, 0);
+    } else if (b.id === "clear-interventions") {
+      D().setInterventions([]);
+      renderInterventions();
+    } else if (b.classList.contains("remove-intervention")) {
+      const i = Number(b.dataset.index);
+      D().setInterventions(s.interventions.filter((_, j) => j !== i));
+      renderInterventions();
+    } else if (b.id === "export-json") exportData("json");
+    else if (b.id === "export-csv") exportData("csv");
+    else if (b.id === "export-png") exportFigure("png");
+    else if (b.id === "export-svg") exportFigure("svg");
+  });
+
+  /* PNG upload: the file input, or a file dropped on the drawing box. */
+  document.addEventListener("dragover", (ev) => {
+    if (ev.target && ev.target.id === "draw-canvas") { ev.preventDefault(); ev.target.classList.add("drop-target"); }
+  });
+  document.addEventListener("dragleave", (ev) => {
+    if (ev.target && ev.target.id === "draw-canvas") ev.target.classList.remove("drop-target");
+  });
+  document.addEventListener("drop", (ev) => {
+    if (!ev.target || ev.target.id !== "draw-canvas") return;
+    ev.preventDefault();
+    ev.target.classList.remove("drop-target");
+    readFile(ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files[0]);
+  });
+})();
