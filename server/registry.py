@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from model import analysis, checkpoint, data, inference
+from model import card as card_module
 from model.drsae import DrSAE
 from server.config import Settings
 from server.store import Store
@@ -54,6 +55,7 @@ class ModelEntry:
     created: float  # unix seconds: weights mtime (shipped) or the job's finish time
     mtime_ns: int  # of the weights file: the cache key
     config: dict[str, Any]
+    card: dict[str, Any] | None = None  # card.json (model/card.py) when the folder has one
 
     @property
     def dataset(self) -> str:
@@ -146,6 +148,7 @@ class Registry:
         cfg = self._read_config(run_dir)
         if cfg is None:
             return None
+        card = self._read_card(run_dir)
         return ModelEntry(
             id=mid,
             path=run_dir,
@@ -155,7 +158,22 @@ class Registry:
             created=created if created is not None else st.st_mtime,
             mtime_ns=st.st_mtime_ns,
             config=cfg,
+            card=card,
         )
+
+    def _read_card(self, run_dir: Path) -> dict[str, Any] | None:
+        """The model card, if the folder has one; an unreadable card is reported and treated as absent."""
+        p = run_dir / card_module.CARD
+        if not p.exists():
+            return None
+        try:
+            found = json.loads(p.read_text())
+            if not isinstance(found, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            log.warning("ignoring the model card of %s: %s", run_dir, e)
+            return None
+        return found
 
     def scan(self) -> dict[str, ModelEntry]:
         """Re-read the models folder and the finished jobs (stat calls and small JSON files only)."""

@@ -62,8 +62,10 @@ class ModelSummary(BaseModel):
     class_names: list[str] = Field(description="what each class is called, in class order")
     item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
     roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")
-    shows_paper_structure: bool = Field(
-        False, description="both part- and categorical-units make up at least 5% of the units each"
+    shows_paper_structure: bool | None = Field(
+        None,
+        description="every sign of the paper's part/categorical structure met on the test set, from the model's "
+        "card (docs/model.md); null when the model has no card",
     )
 
 
@@ -74,6 +76,10 @@ class ModelsPublic(BaseModel):
 
 class ModelDetail(ModelSummary):
     config: dict[str, Any]
+    card: dict[str, Any] | None = Field(
+        None, description="the model card: errors, unit counts, structure signs and verdicts, command, machine"
+    )
+    card_markdown: str | None = Field(None, description="the same card as the README.md beside the weights")
     metrics: list[dict[str, Any]]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, status
 
+from model import card as card_module
 from model import checkpoint, data
 from model.analysis import ROLES
 from server.deps import ModelDep, RegistryDep
@@ -27,17 +28,12 @@ def _error(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
 
 
-PAPER_STRUCTURE_MIN_FRACTION = 0.05
-
-
-def shows_paper_structure(roles: dict[str, int] | None) -> bool:
-    """Whether a model has the paper's two populations (Rolfe & LeCun 2013, section 3): part-units (small
-    encoder-decoder angle) and categorical-units (large angle), each at least 5% of the units. Models
-    trained with Adam end with every angle large, so they show no part-units."""
-    if not roles:
-        return False
-    n = max(sum(roles.values()), 1)
-    return min(roles["part"], roles["categorical"]) >= PAPER_STRUCTURE_MIN_FRACTION * n
+def shows_paper_structure(e: ModelEntry) -> bool | None:
+    """From the model card: every sign of the paper's structure (model/structure.py) met on the test set.
+    None when the model has no card (a job's model gets one when its training finishes)."""
+    if e.card is None or not isinstance(e.card.get("shows_paper_structure"), bool):
+        return None
+    return e.card["shows_paper_structure"]
 
 
 def class_names(dataset: str, n_classes: int) -> list[str]:
@@ -61,7 +57,7 @@ def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
         class_names=class_names(e.dataset, int(m.get("n_classes", 10))),
         item_noun=data.ITEM_NOUN.get(e.dataset, "image"),
         roles=RoleCounts(**roles) if roles else None,
-        shows_paper_structure=shows_paper_structure(roles),
+        shows_paper_structure=shows_paper_structure(e),
     )
 
 
@@ -76,7 +72,16 @@ def model_detail(lm: ModelDep) -> ModelDetail:
     roles = lm.roles["role"]
     counts = {r: int((roles == r).sum()) for r in ROLES}
     metrics = checkpoint.read_metrics(lm.entry.path)
-    return ModelDetail(**summary(lm.entry, counts).model_dump(), config=lm.entry.config, metrics=metrics)
+    card = lm.entry.card
+    readme = lm.entry.path / card_module.README
+    markdown = readme.read_text() if card is not None and readme.exists() else None
+    return ModelDetail(
+        **summary(lm.entry, counts).model_dump(),
+        config=lm.entry.config,
+        metrics=metrics,
+        card=card,
+        card_markdown=markdown,
+    )
 
 
 def evaluation(registry: Registry, lm: LoadedModel) -> dict[str, Any]:

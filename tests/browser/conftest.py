@@ -24,7 +24,7 @@ from tests.helpers import BrowserPage, chromium_launch_args, tiny_run  # noqa: E
 
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-DOCS_MODEL = REPO / "models" / "paper-sgd"  # a shipped, fully trained model: the docs screenshots show it
+DOCS_MODEL = REPO / "models" / "default"  # the shipped default (it shows the paper's structure): docs screenshots
 TINY = "tiny"
 FASHION = "z-fashion-mnist-tiny-untrained-with-a-rather-long-model-name"  # sorts last: not the default pick
 
@@ -58,8 +58,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         # untrained, tiny, with a long folder name: Fashion-MNIST wording and the header's width
         tiny_run(models, hidden=16, T=11, name=FASHION, dataset="fashion-mnist")
     if (DOCS_MODEL / "model.safetensors").exists():
-        shutil.copytree(DOCS_MODEL, models / "paper-sgd", ignore=shutil.ignore_patterns("state.pt"))
-        ids.append("paper-sgd")
+        shutil.copytree(DOCS_MODEL, models / "default", ignore=shutil.ignore_patterns("state.pt"))
+        ids.append("default")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DRSAE_NO_DASHBOARD", "DRSAE_TOKEN", "DRSAE_API_URL")}
     env.update(DRSAE_MODELS_DIR=str(models), DRSAE_VAR_DIR=str(var), DRSAE_KILL_JOBS_ON_EXIT="1", DRSAE_DEVICE="cpu")

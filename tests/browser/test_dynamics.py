@@ -156,7 +156,7 @@ def test_url_state_is_restored_and_hover_shows_a_unit(page: BrowserPage):
     open_dynamics(page, "model=tiny&digit=test:2&t=3")
     page.page.wait_for_function("document.getElementById('iteration-label').textContent === 't = 3 / 11'")
     assert page.page.text_content("#digit-caption").startswith("test digit 2,")
-    assert "paper-sgd" not in page.page.text_content("#model-picker")
+    assert "default" not in page.page.text_content("#model-picker")
     assert "tiny" in page.page.text_content("#model-picker")
     # Hover a row of the heat map: the card shows that unit's decoder filter, role and class.
     box = page.page.locator("#heatmap-graph .nsewdrag").first.bounding_box()

@@ -83,7 +83,7 @@ def test_evaluation_cell_lists_digits_that_open_on_dynamics(page: BrowserPage):
 
 
 def test_docs_screenshots_of_units_and_evaluation(page: BrowserPage, live_server):
-    """The README's screenshots, with the shipped paper-sgd model (part- and categorical-units separate in it)."""
+    """The README's screenshots, with the shipped default model (part- and categorical-units separate in it)."""
     model = live_server["docs_model"]
     page.goto(f"/units?model={model}&unit=36")
     page.page.wait_for_function(
@@ -97,7 +97,7 @@ def test_docs_screenshots_of_units_and_evaluation(page: BrowserPage, live_server
     page.goto(f"/evaluation?model={model}")
     page.page.wait_for_selector("#confusion-graph .hm, #confusion-graph image", timeout=60_000)
     error = float(page.page.text_content("#eval-summary").split("error ")[1].rstrip("%"))
-    assert 0 <= error < (5 if model == "paper-sgd" else 90)
+    assert 0 <= error < (5 if model == "default" else 90)
     page.screenshot("evaluation", docs=True)
     assert not page.errors, page.errors
 

@@ -360,7 +360,7 @@ def test_models_list_says_which_model_shows_the_paper_structure(client: TestClie
     actual = unit_roles(model)["role"]
     assert roles == {r: int((actual == r).sum()) for r in ("part", "intermediate", "categorical")}
     # an untrained DrSAE has E = a D^T: every unit is a part-unit, so no categorical-units yet
-    assert roles["part"] == 16 and rows["tiny"]["shows_paper_structure"] is False
+    assert roles["part"] == 16 and rows["tiny"]["shows_paper_structure"] is None  # no model card
     assert client.get("/api/models/tiny").json()["roles"] == roles
 
 
@@ -372,3 +372,18 @@ def test_models_and_datasets_name_their_classes(tmp_path, client: TestClient, se
     assert rows["fashion"]["item_noun"] == "item"
     for d in client.get("/api/datasets").json()["data"]:
         assert len(d["class_names"]) == 10 and d["item_noun"] in ("digit", "item")
+
+
+def test_model_card_drives_the_structure_flag_and_detail(client: TestClient, settings: Settings) -> None:
+    folder = settings.models_dir / "tiny"
+    (folder / "card.json").write_text(json.dumps({"shows_paper_structure": True, "test_error": 1.5}))
+    (folder / "README.md").write_text("# Model `tiny`\n")
+    os.utime(folder / "model.safetensors")  # a new weights mtime: the registry re-reads the folder
+    rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
+    assert rows["tiny"]["shows_paper_structure"] is True
+    detail = client.get("/api/models/tiny").json()
+    assert detail["card"]["test_error"] == 1.5 and detail["card_markdown"].startswith("# Model `tiny`")
+    (folder / "card.json").write_text("{not json")
+    os.utime(folder / "model.safetensors")
+    rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
+    assert rows["tiny"]["shows_paper_structure"] is None  # an unreadable card is ignored, not a 500
