@@ -18,7 +18,7 @@ from server import registry as R
 from server.config import Settings
 from server.jobs import JobManager
 from server.store import Store
-from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
+from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_kill_jobs_on_exit_stops_workers_and_marks_them_interrupted(tmp_path: Pa
     with TestClient(create_app(settings)) as c:
         j = c.get(f"/api/jobs/{jid}").json()
         assert j["status"] == "interrupted"
-        assert c.post(f"/api/jobs/{jid}/resume").status_code == 202
+        assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).status_code == 202
 
 
 def test_cancel_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:
