@@ -52,6 +52,11 @@ def test_torch_and_numpy_encode_paths_agree(client: TestClient) -> None:
 def test_a_slow_test_set_pass_does_not_block_other_requests(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # start-up warms the first model in the background: wait for that, then forget it, so the request
+    # below is the one that computes (slowly)
+    lm = client.app.state.drsae.registry.get("tiny")
+    wait_for(lambda: "test_pass" in lm.cache, 30, "the start-up warm-up")
+    lm.cache.clear()
     real = R.Registry._test_pass
 
     def slow(self: R.Registry, lm: R.LoadedModel, batch: int = 1000) -> R.TestPass:
