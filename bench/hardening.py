@@ -48,7 +48,8 @@ def start(port: int, root: Path) -> subprocess.Popen[bytes]:
     }  # fmt: skip
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=open(root / "server.log", "wb"))
+    with open(root / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
