@@ -151,7 +151,8 @@ class BodyLimitMiddleware:
     408 when a body does not arrive within `timeout_s` (a client that never finishes would otherwise hold
     a connection and a task for ever).
 
-    The body is read up to the limit before the app sees it, then replayed; memory is bounded by the limit.
+    An /api body is read up to the limit before the app sees it, then replayed; memory is bounded by the
+    limit. Other paths are left alone (the dashboard's middleware reads its own bodies).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
@@ -166,6 +167,11 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not scope.get("path", "").startswith("/api/"):
+            # Dash's middleware (outside this one) reads the bodies of its own routes before this sees them;
+            # other routes read none
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
