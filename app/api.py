@@ -44,7 +44,8 @@ def _client() -> httpx.AsyncClient:
         if base:
             client = httpx.AsyncClient(base_url=base.rstrip("/"), timeout=60)
         elif _api is not None:
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_api), base_url="http://drsae", timeout=60)
+            # a loopback name: the server refuses Host headers outside its allowed list
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_api), base_url="http://localhost", timeout=60)
         else:
             raise RuntimeError("app.api is not configured: call configure(api) or set DRSAE_API_URL")
         _clients[loop] = client
@@ -55,6 +56,8 @@ async def _request(method: str, path: str, token: str | None = None, **kwargs: A
     # The token is the visitor's own (typed into the training form): the dashboard never lends the
     # server's DRSAE_TOKEN to whoever opens it.
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if method != "GET":  # the server takes changes only as JSON (a cross-site form cannot send that)
+        headers["Content-Type"] = "application/json"
     try:
         r = await _client().request(method, "/api" + path, headers=headers, **kwargs)
     except httpx.HTTPError as e:  # connection refused, timeout
@@ -127,8 +130,9 @@ async def samples_at(dataset: str, indices: list[int], split: str = "test") -> l
     return (await _request("GET", f"/datasets/{dataset}/samples", params=params))["data"]
 
 
-async def jobs() -> list[dict[str, Any]]:
-    return (await _request("GET", "/jobs"))["data"]
+async def jobs(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest `limit` jobs (the list is paginated; at most 200 a page)."""
+    return (await _request("GET", "/jobs", params={"limit": limit}))["data"]
 
 
 async def job(job_id: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from server.config import Settings
 from server.jobs import JobManager
 from server.registry import Datasets, LoadedModel, Registry
+from server.schemas import WholeNumber
 from server.store import JobRow, Store
 
 
@@ -71,7 +72,7 @@ async def get_model(model_id: Annotated[str, Path(max_length=200)], registry: Re
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 
 
-def get_job(job_id: Annotated[int, Path(ge=1, le=2**62)], store: StoreDep) -> JobRow:
+def get_job(job_id: Annotated[int, Path(ge=1, le=2**62), WholeNumber], store: StoreDep) -> JobRow:
     job = store.get_job(job_id=job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job not found: {job_id}")
@@ -84,10 +85,20 @@ _bearer = HTTPBearer(auto_error=False, description="needed when DRSAE_TOKEN is s
 
 
 async def require_token(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Starting, cancelling and resuming jobs spends CPU: with DRSAE_TOKEN set they need the token."""
+    """Starting, cancelling and resuming jobs spends CPU: with DRSAE_TOKEN set they need the token. Without
+    one they need a JSON content type, even with no body: a page on another site can make a browser send
+    a form or text/plain POST, but JSON needs a CORS preflight, which this server never grants."""
     if settings.token is None:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise HTTPException(
+                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                "Job actions must be sent as JSON (Content-Type: application/json, even without a body)",
+            )
         return
     if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), settings.token.encode()):
         raise HTTPException(

@@ -25,7 +25,7 @@ from pathlib import Path
 from model import checkpoint
 from model.presets import TrainConfig
 from server.config import REPO, Settings
-from server.store import FINAL, JobRow, Store
+from server.store import FINAL, JobRow, StorageError, Store
 
 log = logging.getLogger("drsae.jobs")
 LOG_NAME = "worker.log"
@@ -33,6 +33,10 @@ LOG_NAME = "worker.log"
 
 class JobStateError(ValueError):
     """The job is not in a state that allows the action (a 409)."""
+
+
+class QueueFullError(RuntimeError):
+    """Too many jobs are waiting already (a 429)."""
 
 
 def run_dir(settings: Settings, job_id: int) -> Path:
@@ -81,7 +85,16 @@ class JobManager:
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------------- actions
+    def _check_queue(self) -> None:
+        queued = self.store.count_jobs(status="queued")
+        if queued >= self.settings.max_queued:
+            raise QueueFullError(
+                f"{queued} jobs are already waiting (the limit is {self.settings.max_queued}): "
+                "wait for one to start or cancel one, then try again"
+            )
+
     def create(self, cfg: TrainConfig, name: str | None) -> JobRow:
+        self._check_queue()
         name = name or f"{cfg.preset}-{cfg.dataset}-{cfg.hidden}x{cfg.T}"
         job_id = self.store.create_job(name=name, config=cfg.to_dict(), total_epochs=cfg.unsup_epochs + cfg.epochs)
         job = self.store.get_job(job_id=job_id)
@@ -103,6 +116,7 @@ class JobManager:
     def resume(self, job: JobRow) -> JobRow:
         if job.status not in ("interrupted", "cancelled"):
             raise JobStateError(f"Only an interrupted or cancelled job can be resumed; job {job.id} is {job.status}")
+        self._check_queue()
         has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
         self.store.requeue(job_id=job.id, resume=has_state)
         return self._reload(job.id)
@@ -124,6 +138,9 @@ class JobManager:
     # ----------------------------------------------------------------------------- scheduling
     def recover(self) -> None:
         """At startup: adopt live workers left by a previous server, mark the others interrupted."""
+        if self.store.failure:
+            log.error("cannot recover jobs: %s", self.store.failure)
+            return
         for job in self.store.list_jobs(statuses=("running",)):
             if worker_alive(job, self.settings.stale_after_s):
                 log.info("job %d: worker %d still alive, adopted", job.id, job.pid)
@@ -145,16 +162,7 @@ class JobManager:
             self.kill_at.pop(job_id, None)
             job = self.store.get_job(job_id=job_id)
             if job and job.status == "running":  # died without writing a final status
-                if job.cancel:
-                    self.store.finish(job_id=job_id, status="cancelled", only_if_running=True)
-                else:
-                    tail = log_tail(run_dir(self.settings, job_id) / LOG_NAME)
-                    self.store.finish(
-                        job_id=job_id,
-                        status="failed",
-                        error=f"worker exited with code {rc}: {tail}",
-                        only_if_running=True,
-                    )
+                self._died(job, rc)
         now = time.monotonic()
         for job_id, deadline in list(self.kill_at.items()):
             if now < deadline:
@@ -179,31 +187,57 @@ class JobManager:
             for job in queued[:free]:
                 self.start(job)
 
+    def _died(self, job: JobRow, rc: int) -> None:
+        """A worker we started exited without a final status (killed outright, the OOM killer, a crash).
+        With a resume checkpoint the job is 'interrupted' and can go on, as when an adopted worker dies."""
+        if job.cancel:
+            self.store.finish(job_id=job.id, status="cancelled", only_if_running=True)
+            return
+        how = f"killed by {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() else f"code {rc}"
+        out = run_dir(self.settings, job.id)
+        tail = log_tail(out / LOG_NAME)
+        if (out / checkpoint.STATE).exists():
+            error = f"the worker died ({how}); resume goes on from the last saved epoch. {tail}"
+            self.store.finish(job_id=job.id, status="interrupted", error=error.strip(), only_if_running=True)
+        else:
+            error = f"the worker exited with {how} before saving a checkpoint: {tail}"
+            self.store.finish(job_id=job.id, status="failed", error=error.strip(), only_if_running=True)
+
     def start(self, job: JobRow) -> None:
         if not self.store.claim(job_id=job.id):  # cancelled since it was listed
             return
         out = run_dir(self.settings, job.id)
-        out.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         if env.get("DRSAE_DATA_DIR"):  # relative to the server's working directory, not the worker's
             env["DRSAE_DATA_DIR"] = os.path.abspath(env["DRSAE_DATA_DIR"])
         var_dir = str(self.settings.var_dir.absolute())  # the worker's working directory is the repository
         cmd = [sys.executable, "-m", "server.worker", "--job-id", str(job.id), "--var-dir", var_dir]
-        with open(out / LOG_NAME, "ab") as logf:
-            proc = subprocess.Popen(
-                cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / LOG_NAME, "ab") as logf:
+                proc = subprocess.Popen(
+                    cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+        except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever
+            self.store.finish(job_id=job.id, status="failed", error=f"cannot start the worker in {out}: {e}")
+            return
         self.procs[job.id] = proc
         self.store.mark_started(job_id=job.id, pid=proc.pid)
         log.info("job %d started as pid %d", job.id, proc.pid)
 
     # ------------------------------------------------------------------------------ lifecycle
     async def run_forever(self) -> None:
+        reported = None
         while True:
             try:
                 await asyncio.to_thread(self.tick)
+                reported = None
+            except StorageError as e:  # once per new problem, not twice a second; health shows it meanwhile
+                if str(e) != reported:
+                    log.error("scheduler paused: %s", e)
+                    reported = str(e)
             except Exception:  # a scheduler that dies silently would strand every queued job
                 log.exception("scheduler pass failed")
             await asyncio.sleep(self.settings.poll_s)

@@ -4,15 +4,17 @@ the dashboard at / (when app/dashboard.py is installed). This module only compos
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI, HTTPException, Request, status
 
-from server import web
+from server import docs, web
 from server.config import Settings
 from server.deps import AppState
 from server.jobs import JobManager
@@ -36,10 +38,12 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
         registry = Registry(settings, store, datasets)
         jobs = JobManager(settings, store)
         app.state.drsae = AppState(settings, store, datasets, registry, jobs)
+        if store.failure:
+            log.error("jobs cannot be stored: %s; the API answers 503 for them until this is fixed", store.failure)
+        warn_if_exposed(settings)
         jobs.start_scheduler()
-        n = await asyncio.to_thread(registry.preload)
-        log.info("%d models loaded on %s", n, registry.device)
-        warming = asyncio.create_task(asyncio.to_thread(registry.warm))
+        # models load when first asked for; only the one the dashboard opens with is warmed, in the background
+        warming = asyncio.create_task(asyncio.to_thread(registry.warm_default))
         try:
             yield
         finally:
@@ -47,12 +51,15 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
             await warming
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc are served by server/docs.py from local files, not a CDN
+        redoc_url=None,
         title="DrSAE Explorer API",
         version="0.1.0",
         summary="Look inside discriminative recurrent sparse auto-encoders (Rolfe & LeCun, ICLR 2013).",
         lifespan=lifespan,
     )
-    web.install(app, settings.max_body_bytes)
+    web.install(app, settings)
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -74,6 +81,40 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
     if attach_dashboard is not None and dashboard:
         attach_dashboard(app)
     return app
+
+
+def bind_host(argv: list[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The address uvicorn was told to bind (--host or UVICORN_HOST), when the command line says; else None."""
+    argv = sys.argv if argv is None else argv
+    env = dict(os.environ) if env is None else env
+    for i, arg in enumerate(argv):
+        if arg == "--host" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    return env.get("UVICORN_HOST")
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: may resolve to anything
+
+
+def warn_if_exposed(settings: Settings, host: str | None = None) -> bool:
+    """Log a warning when the server listens beyond loopback while anyone reaching it may start jobs."""
+    host = host if host is not None else bind_host()
+    if host is None or is_loopback(host) or settings.token:
+        return False
+    log.warning(
+        "listening on %s without DRSAE_TOKEN: anyone who can reach this address can start and cancel "
+        "training jobs; set DRSAE_TOKEN (and DRSAE_ALLOWED_HOSTS to the names clients use)",
+        host,
+    )
+    return True
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -1,10 +1,11 @@
 """Models the server knows: every run folder under DRSAE_MODELS_DIR plus every finished job's run folder.
 
-Weights are loaded once onto the inference device and kept; anything derived from a model (unit roles,
-filter images, a pass over the test set) is computed once and cached in memory under the model id and
-the weights file's mtime, so a checkpoint replaced on disk is picked up and stale results are dropped.
-Computations run in worker threads (sync routes), never on the event loop; a per-key lock makes
-concurrent first requests compute a result once.
+Listing reads only small config files; weights are loaded on first use onto the inference device. Anything
+derived from a model (unit roles, filter images, a pass over the test set) is computed once and cached in
+memory under the model id and the weights file's mtime, so a checkpoint replaced on disk is picked up and
+stale results are dropped. At most `cached_models` models stay loaded (tens of MB each with their test
+pass): the least recently used one is dropped first. Computations run in worker threads (sync routes),
+never on the event loop; a per-key lock makes concurrent first requests compute a result once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from model import analysis, checkpoint, data, inference
 from model import card as card_module
 from model.drsae import DrSAE
 from server.config import Settings
-from server.store import Store
+from server.store import StorageError, Store
 
 log = logging.getLogger("drsae.registry")
 T_ = TypeVar("T_")
@@ -113,7 +115,7 @@ class Registry:
         self.store = store
         self.datasets = datasets
         self.device = resolve_device(settings.device)
-        self._loaded: dict[str, LoadedModel] = {}
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()  # least recently used first
         self._entries: dict[str, ModelEntry] = {}
         self._configs: dict[Path, tuple[int, dict[str, Any]]] = {}  # config.json cache by mtime
         self._lock = threading.RLock()
@@ -184,7 +186,12 @@ class Registry:
                 e = self._entry(run_dir, run_dir.name, "shipped", None, None, None)
                 if e:
                     found[e.id] = e
-        for job in reversed(self.store.list_jobs(statuses=("finished",))):
+        try:
+            finished = self.store.list_jobs(statuses=("finished",))
+        except StorageError as err:  # the shipped models stay available; health reports the problem
+            log.warning("job models not listed: %s", err)
+            finished = []
+        for job in reversed(finished):
             mid = job_model_id(job.id)
             if mid in found:
                 log.warning("models folder %s shadows the model of job %d", mid, job.id)
@@ -196,7 +203,7 @@ class Registry:
             self._entries = found
             for mid in list(self._loaded):
                 if mid not in found or found[mid].mtime_ns != self._loaded[mid].entry.mtime_ns:
-                    del self._loaded[mid]
+                    self._drop(mid)
         return found
 
     def entries(self) -> list[ModelEntry]:
@@ -221,13 +228,15 @@ class Registry:
         """The model if already loaded and its weights unchanged (one stat call), else None."""
         with self._lock:
             lm = self._loaded.get(model_id)
+            if lm is not None:
+                self._loaded.move_to_end(model_id)
         return lm if lm is not None and self._fresh(lm.entry) else None
 
     def get(self, model_id: str) -> LoadedModel | None:
-        """The loaded model, or None if there is no such model. One stat call when already loaded."""
-        with self._lock:
-            lm = self._loaded.get(model_id)
-        if lm is not None and self._fresh(lm.entry):
+        """The loaded model, or None if there is no such model. One stat call when already loaded; loading
+        one more than `cached_models` drops the least recently used."""
+        lm = self.loaded(model_id)
+        if lm is not None:
             return lm
         e = self.entry(model_id)
         if e is None:
@@ -240,30 +249,39 @@ class Registry:
             model.requires_grad_(False)
             lm = LoadedModel(e, model, analysis.unit_roles(model))
             self._loaded[model_id] = lm
+            self._loaded.move_to_end(model_id)
+            while len(self._loaded) > self.settings.cached_models:
+                evicted = next(iter(self._loaded))
+                log.info("model %s dropped from memory (least recently used)", evicted)
+                self._drop(evicted)
             return lm
 
-    def preload(self) -> int:
-        """Load every model now (startup), so the first request does not pay for it."""
-        n = 0
-        for e in self.entries():
-            try:
-                if self.get(e.id):
-                    n += 1
-            except (checkpoint.CheckpointError, ValueError, OSError) as err:
-                log.warning("cannot load model %s: %s", e.id, err)
-        return n
+    def _drop(self, model_id: str) -> None:
+        """Forget a loaded model and its results (callers hold self._lock); requests using it finish."""
+        self._loaded.pop(model_id, None)
+        for key in [k for k in self._key_locks if k[0] == model_id]:
+            del self._key_locks[key]
 
-    def warm(self) -> None:
-        """Run each model's test-set pass ahead of the first units/evaluation request (seconds each for a
-        400-unit model on a CPU). Called in a background thread after startup; a request that arrives
-        first simply computes it, and the other caller waits for that result."""
-        for e in self.entries():
-            try:
-                lm = self.get(e.id)
-                if lm is not None:
-                    self.test_pass(lm)
-            except (checkpoint.CheckpointError, data.DataError, ValueError, OSError) as err:
-                log.warning("cannot warm model %s: %s", e.id, err)
+    def loaded_ids(self) -> list[str]:
+        """Loaded models, least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
+    def warm_default(self) -> str | None:
+        """Load the model the dashboard opens with (the first listed) and run its test-set pass, so the first
+        page is quick; others load when asked for. Called in a background thread after startup; a request
+        that arrives first computes it, and the other caller waits for that result."""
+        entries = self.entries()
+        if not entries:
+            return None
+        try:
+            lm = self.get(entries[0].id)
+            if lm is not None:
+                self.test_pass(lm)
+        except (checkpoint.CheckpointError, data.DataError, ValueError, OSError) as err:
+            log.warning("cannot warm model %s: %s", entries[0].id, err)
+            return None
+        return entries[0].id
 
     def cached(self, lm: LoadedModel, kind: str, compute: Callable[[], T_]) -> T_:
         """compute() once per (model, weights mtime, kind); concurrent callers wait for the first."""

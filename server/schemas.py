@@ -18,9 +18,22 @@ MAX_DATA_URL = 1_500_000  # characters; the body limit (2 MB) stops anything lar
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields are an error, not silently ignored."""
+    """Request bodies: unknown fields are an error, not silently ignored, and no loose coercion: "yes" is not
+    a boolean, "10" and true are not integers (a whole number is still a valid float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def digits_only(value: Any) -> Any:
+    """Path and query integers arrive as text: ASCII digits only (int() alone also takes '1_0', ' 1', '+1'
+    and, through pydantic, '1.0'; other scripts' digits pass regex \\d but not int())."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+# Annotated[int, Query(...) or Path(...), WholeNumber]: the FastAPI marker first keeps its bounds in the schema
+WholeNumber = BeforeValidator(digits_only)
 
 
 class Message(BaseModel):
@@ -35,10 +48,12 @@ class ValidationMessage(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: the API answers, but jobs cannot be stored")
     device: str
     models: int
     jobs_running: int
+    jobs_queued: int | None = Field(description="null when the job database cannot be read")
+    storage: str | None = Field(description="what is wrong with the job storage (cause and path); null when fine")
 
 
 # ------------------------------------------------------------------------------------ models
@@ -300,6 +315,13 @@ class JobCreate(Strict):
     learning_rate: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
     batch_size: int | None = Field(None, ge=1, le=5000)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    time_limit: float | None = Field(
+        None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="seconds of training; the job stops cleanly (and keeps its model) after the epoch that "
+        "passes it. The server's limit (DRSAE_MAX_JOB_SECONDS) applies when omitted and caps it",
+    )
     name: str | None = Field(None, min_length=1, max_length=100)
 
 
@@ -320,8 +342,10 @@ class JobPublic(BaseModel):
 
 
 class JobsPublic(BaseModel):
-    data: list[JobPublic]
-    count: int
+    data: list[JobPublic] = Field(description="one page, newest first")
+    count: int = Field(description="all jobs, on every page")
+    offset: int
+    limit: int
 
 
 class MetricsPublic(BaseModel):

@@ -7,14 +7,16 @@ transaction behind. Times are unix seconds (REAL); JSON columns hold the trainin
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 FINAL = ("finished", "failed", "cancelled", "interrupted")
@@ -81,29 +83,94 @@ def finite(value: Any) -> Any:
     return value
 
 
+class StorageError(RuntimeError):
+    """The job database cannot be read or written (disk full, read-only or missing folder); names the path.
+    The API answers it with a 503 and health reports it."""
+
+    def __init__(self, cause: str, path: Path) -> None:
+        super().__init__(f"{cause} ({path})")
+        self.cause = cause
+        self.path = path
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(write: bool) -> Callable[[Callable[Concatenate[Store, P], R]], Callable[Concatenate[Store, P], R]]:
+    """sqlite3 and OS errors become StorageError; a failure is remembered until a write succeeds."""
+
+    def wrap(fn: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+        @functools.wraps(fn)
+        def guarded(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                result = fn(self, *args, **kwargs)
+            except StorageError as e:
+                self.failure = str(e)
+                raise
+            except (sqlite3.Error, OSError) as e:
+                err = StorageError(_cause(e), self.path)
+                self.failure = str(err)
+                raise err from e
+            if write:
+                self.failure = None
+            return result
+
+        return guarded
+
+    return wrap
+
+
+def _cause(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}" + (f": {e.filename}" if e.filename else "")
+    return str(e) or type(e).__name__
+
+
 class Store:
-    """One SQLite database; a connection per thread (sqlite3 objects must stay in their thread)."""
+    """One SQLite database; a connection per thread (sqlite3 objects must stay in their thread).
+
+    A database that cannot be opened (read-only or missing folder) does not stop the server: every call
+    raises StorageError naming the path until the folder is fixed, and `failure` says what went wrong."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as db:
-            db.executescript(_SCHEMA)
+        self._ready = False
+        self.failure: str | None = None  # the last storage error, until a write succeeds
+        try:
+            self._conn()
+        except StorageError as e:
+            self.failure = str(e)
+
+    def _open(self) -> sqlite3.Connection:
+        # autocommit (isolation_level=None): each statement is its own transaction
+        db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=15000")
+        return db
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            # autocommit (isolation_level=None): each statement is its own transaction
-            db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=15000")
+            try:
+                if not self._ready:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = self._open()
+                if not self._ready:
+                    db.executescript(_SCHEMA)
+                    self._ready = True
+            except (sqlite3.Error, OSError) as e:
+                if db is not None:
+                    db.close()
+                raise StorageError(f"cannot open the job database: {_cause(e)}", self.path) from e
             self._local.db = db
         return db
 
     # ------------------------------------------------------------------------------------ jobs
+    @_guarded(write=True)
     def create_job(self, *, name: str, config: dict[str, Any], total_epochs: int) -> int:
         cur = self._conn().execute(
             "INSERT INTO jobs (name, status, config, total_epochs, created) VALUES (?, 'queued', ?, ?, ?)",
@@ -112,22 +179,35 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    @_guarded(write=False)
     def get_job(self, *, job_id: int) -> JobRow | None:
         r = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return JobRow.from_sql(r) if r else None
 
-    def list_jobs(self, *, statuses: tuple[str, ...] | None = None) -> list[JobRow]:
-        """Newest first; all jobs, or those in `statuses`."""
+    @_guarded(write=False)
+    def list_jobs(
+        self, *, statuses: tuple[str, ...] | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[JobRow]:
+        """Newest first; all jobs, or those in `statuses`; `limit` rows from `offset` when given."""
+        where, args = "", []
         if statuses:
-            marks = ",".join("?" * len(statuses))
-            rows = self._conn().execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id DESC", statuses)
-        else:
-            rows = self._conn().execute("SELECT * FROM jobs ORDER BY id DESC")
+            where = f"WHERE status IN ({','.join('?' * len(statuses))})"
+            args = list(statuses)
+        page = ""
+        if limit is not None:
+            page = " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        rows = self._conn().execute(f"SELECT * FROM jobs {where} ORDER BY id DESC{page}", args)
         return [JobRow.from_sql(r) for r in rows.fetchall()]
 
-    def count_jobs(self, *, status: str) -> int:
+    @_guarded(write=False)
+    def count_jobs(self, *, status: str | None = None) -> int:
+        """How many jobs have `status` (all jobs when None)."""
+        if status is None:
+            return self._conn().execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
         return self._conn().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
+    @_guarded(write=True)
     def claim(self, *, job_id: int) -> bool:
         """queued -> running in one statement, so a cancel that lands first wins and the job never starts."""
         now = time.time()
@@ -138,6 +218,7 @@ class Store:
         )
         return cur.rowcount > 0
 
+    @_guarded(write=True)
     def mark_started(self, *, job_id: int, pid: int) -> None:
         now = time.time()
         self._conn().execute(
@@ -146,6 +227,7 @@ class Store:
             (pid, now, now, job_id),
         )
 
+    @_guarded(write=True)
     def cancel_queued(self, *, job_id: int) -> bool:
         """queued (or interrupted) -> cancelled, only if the scheduler has not claimed it meanwhile."""
         cur = self._conn().execute(
@@ -155,9 +237,11 @@ class Store:
         )
         return cur.rowcount > 0
 
+    @_guarded(write=True)
     def beat(self, *, job_id: int) -> None:
         self._conn().execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))
 
+    @_guarded(write=True)
     def finish(self, *, job_id: int, status: str, error: str | None = None, only_if_running: bool = False) -> bool:
         """Set a final status; with `only_if_running` it does not overwrite one a worker already wrote."""
         assert status in FINAL, status
@@ -167,13 +251,16 @@ class Store:
         cur = self._conn().execute(sql, (status, error, time.time(), job_id))
         return cur.rowcount > 0
 
+    @_guarded(write=True)
     def request_cancel(self, *, job_id: int) -> None:
         self._conn().execute("UPDATE jobs SET cancel = 1 WHERE id = ?", (job_id,))
 
+    @_guarded(write=False)
     def cancel_requested(self, *, job_id: int) -> bool:
         r = self._conn().execute("SELECT cancel FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(r and r[0])
 
+    @_guarded(write=True)
     def requeue(self, *, job_id: int, resume: bool) -> None:
         self._conn().execute(
             "UPDATE jobs SET status = 'queued', resume = ?, cancel = 0, error = NULL, finished = NULL, pid = NULL "
@@ -182,6 +269,7 @@ class Store:
         )
 
     # --------------------------------------------------------------------------------- metrics
+    @_guarded(write=True)
     def add_metrics(self, *, job_id: int, row: dict[str, Any]) -> None:
         """One epoch row (a resumed run may write an epoch again: the newer row wins)."""
         epoch = int(row["epoch"])
@@ -198,12 +286,14 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
+    @_guarded(write=False)
     def metrics(self, *, job_id: int, after_epoch: int = 0) -> list[dict[str, Any]]:
         rows = self._conn().execute(
             "SELECT row FROM metrics WHERE job_id = ? AND epoch > ? ORDER BY epoch", (job_id, after_epoch)
         )
         return [json.loads(r[0]) for r in rows.fetchall()]
 
+    @_guarded(write=False)
     def latest_metrics(self, *, job_id: int) -> dict[str, Any] | None:
         r = (
             self._conn()

@@ -1,15 +1,19 @@
-"""HTTP plumbing shared by every route: request timing, the body-size limit, plain-worded errors, fast JSON.
+"""HTTP plumbing shared by every route: request timing, the Host/Origin guard, the body-size and body-time
+limits, plain-worded JSON errors (5xx included), fast JSON.
 
-Both middlewares are pure ASGI (no BaseHTTPMiddleware): they add microseconds, not a task per request,
+The middlewares are pure ASGI (no BaseHTTPMiddleware): they add microseconds, not a task per request,
 and they leave streaming responses (server-sent events) alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -20,10 +24,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.config import Settings, host_name
+from server.store import StorageError
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is optional; the stdlib path is slower, not different
     orjson = None  # type: ignore[assignment]
+
+log = logging.getLogger("drsae.web")
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
 # ------------------------------------------------------------------------------------- JSON
@@ -78,16 +88,77 @@ class TimingMiddleware:
         await self.app(scope, receive, timed_send)
 
 
-class BodyLimitMiddleware:
-    """413 with a JSON message for request bodies over `max_bytes`, declared (Content-Length) or streamed.
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
-    A streamed body is read up to the limit before the app sees it, then replayed; memory is bounded
-    by the limit.
+
+class GuardMiddleware:
+    """Refuses requests a web page on another site could make the visitor's browser send:
+
+    - a Host header outside the allowed names (DNS rebinding: the page's own name pointing at us) -> 400;
+      the address the server socket is bound to is accepted too, so `--host 0.0.0.0` works by IP;
+    - a POST/PUT/PATCH/DELETE whose Origin header (browsers send it) is not this server -> 403.
+
+    Job actions also need a JSON content type or the token (server/deps.py): the check for browsers that
+    send no Origin.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]) -> None:
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed = frozenset(allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self._check(scope)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        code, detail = problem
+        await JSONResponse({"detail": detail}, status_code=code)(scope, receive, send)
+
+    def _host_ok(self, name: str, scope: Scope) -> bool:
+        if self.any_host or name in self.allowed:
+            return True
+        server = scope.get("server")
+        bound = server[0].lower() if server and server[0] else None
+        return bound is not None and name.strip("[]") == bound.strip("[]")
+
+    def _check(self, scope: Scope) -> tuple[int, str] | None:
+        host = _header(scope, b"host")
+        if host is not None and not self._host_ok(host_name(host), scope):
+            return 400, (
+                f"Unknown Host header {host[:100]!r}: this server answers to {', '.join(sorted(self.allowed))} "
+                "(add names with DRSAE_ALLOWED_HOSTS)"
+            )
+        if scope.get("method") not in UNSAFE:
+            return None
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
+            if not netloc or host is None or netloc != host.lower():
+                return 403, f"Cross-origin request refused: Origin {origin[:100]!r} is not this server"
+        return None
+
+
+class BodyLimitMiddleware:
+    """413 with a JSON message for request bodies over `max_bytes`, declared (Content-Length) or streamed;
+    408 when a body does not arrive within `timeout_s` (a client that never finishes would otherwise hold
+    a connection and a task for ever).
+
+    An /api body is read up to the limit before the app sees it, then replayed; memory is bounded by the
+    limit. Other paths are left alone (the dashboard's middleware reads its own bodies).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         mb = self.max_bytes / (1024 * 1024)
@@ -96,6 +167,11 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not scope.get("path", "").startswith("/api/"):
+            # Dash's middleware (outside this one) reads the bodies of its own routes before this sees them;
+            # other routes read none
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -109,15 +185,24 @@ class BodyLimitMiddleware:
             if size > self.max_bytes:
                 await self._too_large(scope, receive, send)
                 return
-            await self.app(scope, receive, send)  # the server enforces the declared length
-            return
-        if scope.get("method") not in ("POST", "PUT", "PATCH") and b"transfer-encoding" not in headers:
+            if size == 0:
+                await self.app(scope, receive, send)
+                return
+        elif scope.get("method") not in ("POST", "PUT", "PATCH") and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         total = 0
+        deadline = time.monotonic() + self.timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                detail = f"Request body not received within {self.timeout_s:g} s"
+                await JSONResponse({"detail": detail}, status_code=408, headers={"Connection": "close"})(
+                    scope, receive, send
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
@@ -145,12 +230,22 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
 
 
+def _line(e: dict[str, Any]) -> str:
+    if e.get("type") == "json_invalid":  # loc is (body, character offset) or just (body,)
+        loc = [p for p in e.get("loc", ()) if isinstance(p, int)]
+        why = (e.get("ctx") or {}).get("error") or e.get("msg", "")
+        where = f" at character {loc[0]}" if loc else ""
+        return f"the body is not valid JSON{where} ({str(why).removeprefix('Invalid JSON: ')})"
+    return f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
+
+
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with one readable line per problem (the contract's plain `detail`) plus the structured list.
     The offending input is not echoed back: it may be a whole image."""
-    errors = [{k: v for k, v in e.items() if k not in ("input", "url", "ctx")} for e in exc.errors()]
-    shown = errors[:5]
-    text = "; ".join(f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in shown)
+    raw = list(exc.errors())
+    errors = [{k: v for k, v in e.items() if k not in ("input", "url", "ctx")} for e in raw]
+    shown = raw[:5]
+    text = "; ".join(_line(e) for e in shown)
     if len(errors) > len(shown):
         text += f"; and {len(errors) - len(shown)} more"
     return JSONResponse({"detail": f"Invalid request: {text}", "errors": jsonable_encoder(errors)}, status_code=422)
@@ -182,11 +277,27 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
 
 
-def install(app: FastAPI, max_body_bytes: int) -> None:
-    """Middlewares (timing outermost, so it times the limit too), error handlers and the 422 schema."""
+async def storage_error(_: Request, exc: StorageError) -> JSONResponse:
+    """503: the job database or run folder cannot be written (disk full, read-only); names cause and path."""
+    log.error("storage: %s", exc)
+    return JSONResponse({"detail": f"Storage unavailable: {exc}"}, status_code=503, headers={"Retry-After": "60"})
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other failure: a JSON 500 like every other error (the traceback goes to the log only)."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"Internal server error ({type(exc).__name__}); the server log has details"},
+                        status_code=500)  # fmt: skip
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Middlewares (timing outermost, so it times the limits too), error handlers and the OpenAPI fixes."""
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_exception_handler(StorageError, storage_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(TimingMiddleware)
 
     default_openapi = app.openapi
@@ -204,6 +315,12 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
                 },
                 "required": ["detail"],
             }
+            if settings.token is None:  # nothing needs the bearer token: the schema must not ask for it
+                schema.get("components", {}).pop("securitySchemes", None)
+                for ops in schema.get("paths", {}).values():
+                    for op in ops.values():
+                        if isinstance(op, dict) and op.pop("security", None) is not None:
+                            op.get("responses", {}).pop("401", None)
             app.openapi_schema = schema
         return app.openapi_schema
 

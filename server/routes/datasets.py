@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from model import data
 from server.deps import StateDep
-from server.schemas import DatasetInfo, DatasetsPublic, Message, SamplesPublic, Split
+from server.schemas import DatasetInfo, DatasetsPublic, Message, SamplesPublic, Split, WholeNumber
 from server.web import FastJSONResponse
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -40,12 +40,14 @@ def samples(
     state: StateDep,
     name: str,
     split: Split = "test",
-    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    count: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 24,
+    start: Annotated[int, Query(ge=0, le=10_000_000), WholeNumber] = 0,
+    count: Annotated[int, Query(ge=1, le=MAX_SAMPLES), WholeNumber] = 24,
     indices: Annotated[
         str | None,
         Query(
-            max_length=2000, pattern=r"^\d{1,7}(,\d{1,7}){0,199}$", description="e.g. 3,42,7: these digits, in order"
+            max_length=2000,
+            pattern=r"^[0-9]{1,7}(,[0-9]{1,7}){0,199}$",
+            description="e.g. 3,42,7: these digits, in order",
         ),
     ] = None,
 ) -> FastJSONResponse:

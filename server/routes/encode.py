@@ -9,6 +9,7 @@ is declared by hand below, so /docs and the schemathesis test see the same contr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 import numpy as np
@@ -65,7 +66,8 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
     as much as the work)."""
     req = await parse_body(request)
     try:
-        x = model_input(req)
+        # a PNG costs up to tens of milliseconds to decode: in a worker thread, so other requests go on
+        x = await asyncio.to_thread(model_input, req) if isinstance(req.image, str) else model_input(req)
         xn = preprocess.l2_normalize(x)
     except (ValueError, ImageError) as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid image: {e}") from e

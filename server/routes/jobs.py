@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from model import checkpoint
 from model.presets import preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
-from server.jobs import JobStateError, is_final, run_dir
+from server.jobs import JobStateError, QueueFullError, is_final, run_dir
 from server.registry import job_model_id
-from server.schemas import JobCreate, JobPublic, JobsPublic, Message, MetricsPublic
+from server.schemas import JobCreate, JobPublic, JobsPublic, Message, MetricsPublic, WholeNumber
 from server.store import JobRow, Store
 
 router = APIRouter(
@@ -29,6 +29,12 @@ router = APIRouter(
 NOT_FOUND = {404: {"model": Message, "description": "No such job"}}
 AUTH = {401: {"model": Message, "description": "DRSAE_TOKEN is set and the bearer token is missing or wrong"}}
 CONFLICT = {409: {"model": Message, "description": "The job's state does not allow this"}}
+QUEUE_FULL = {429: {"model": Message, "description": "Too many jobs are waiting (DRSAE_MAX_QUEUED)"}}
+STORAGE = {503: {"model": Message, "description": "The job database cannot be written (cause and path in detail)"}}
+GUARD = {
+    403: {"model": Message, "description": "An Origin header that is not this server"},
+    415: {"model": Message, "description": "No token is set and the request is not JSON"},
+}
 # API field -> TrainConfig field: words outside, the paper's letters inside
 FIELDS = {
     "hidden_units": "hidden",
@@ -38,7 +44,9 @@ FIELDS = {
     "learning_rate": "lr",
     "batch_size": "batch_size",
     "seed": "seed",
+    "time_limit": "time_limit",
 }
+MAX_PAGE = 200
 TRAIN_IMAGES = 50_000
 
 
@@ -70,12 +78,26 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     dependencies=[TokenDep],
-    responses={**AUTH, 422: {"model": Message, "description": "Invalid hyperparameters"}},
+    responses={
+        **AUTH,
+        **GUARD,
+        **QUEUE_FULL,
+        **STORAGE,
+        422: {"model": Message, "description": "Invalid hyperparameters"},
+    },
 )
 def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     overrides: dict[str, Any] = {
         FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }
+    ceiling = settings.max_job_seconds
+    if ceiling is not None:
+        if body.time_limit is not None and body.time_limit > ceiling:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"time_limit {body.time_limit:g} s is over this server's limit of {ceiling:g} s",
+            )
+        overrides.setdefault("time_limit", ceiling)
     try:
         cfg = preset(body.preset, dataset=body.dataset, device=settings.device, threads=1, **overrides)
     except ValueError as e:
@@ -86,13 +108,22 @@ def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: Settin
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"batch_size {cfg.batch_size} is larger than the {images} training images of preset {cfg.preset}",
         )
-    return public(jobs.create(cfg, body.name), store, settings)
+    try:
+        return public(jobs.create(cfg, body.name), store, settings)
+    except QueueFullError as e:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e
 
 
-@router.get("", response_model=JobsPublic)
-def list_jobs(store: StoreDep, settings: SettingsDep) -> JobsPublic:
-    items = [public(j, store, settings) for j in store.list_jobs()]
-    return JobsPublic(data=items, count=len(items))
+@router.get("", response_model=JobsPublic, responses=STORAGE)
+def list_jobs(
+    store: StoreDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0, le=2**62), WholeNumber] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), WholeNumber] = 50,
+) -> JobsPublic:
+    """Newest first, `limit` jobs from `offset`; `count` is the number of all jobs."""
+    items = [public(j, store, settings) for j in store.list_jobs(offset=offset, limit=limit)]
+    return JobsPublic(data=items, count=store.count_jobs(), offset=offset, limit=limit)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
@@ -106,7 +137,16 @@ def job_metrics(job: JobDep, store: StoreDep) -> MetricsPublic:
     return MetricsPublic(data=rows, count=len(rows))
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
+# FastAPI would document the 404 as text/event-stream (the route's class); it is the usual JSON message
+EVENTS_NOT_FOUND = {
+    404: {
+        "description": "No such job",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}},
+    }
+}
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_NOT_FOUND)
 async def job_events(
     job: JobDep, store: StoreDep, settings: SettingsDep, request: Request
 ) -> AsyncIterator[ServerSentEvent]:
@@ -132,7 +172,10 @@ async def job_events(
 
 
 @router.post(
-    "/{job_id}/cancel", response_model=JobPublic, dependencies=[TokenDep], responses={**NOT_FOUND, **AUTH, **CONFLICT}
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    dependencies=[TokenDep],
+    responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **STORAGE},
 )
 def cancel_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     try:
@@ -146,10 +189,12 @@ def cancel_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDe
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     dependencies=[TokenDep],
-    responses={**NOT_FOUND, **AUTH, **CONFLICT},
+    responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **QUEUE_FULL, **STORAGE},
 )
 def resume_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     try:
         return public(jobs.resume(job), store, settings)
     except JobStateError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
+    except QueueFullError as e:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e

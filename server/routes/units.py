@@ -13,7 +13,7 @@ from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE
 from server.deps import ModelDep, RegistryDep
 from server.images import filter_png
 from server.registry import LoadedModel, Registry
-from server.schemas import Message, UnitDetail, UnitsPublic
+from server.schemas import Message, UnitDetail, UnitsPublic, WholeNumber
 from server.web import FastJSONResponse
 
 router = APIRouter(prefix="/api/models", tags=["units"])
@@ -112,7 +112,9 @@ def connections(weights: np.ndarray, k: int, gallery: list[dict[str, Any]]) -> l
         409: {"model": Message, "description": "The model's dataset is not prepared"},
     },
 )
-def unit_detail(lm: ModelDep, registry: RegistryDep, k: Annotated[int, Path(ge=0, le=1_000_000)]) -> FastJSONResponse:
+def unit_detail(
+    lm: ModelDep, registry: RegistryDep, k: Annotated[int, Path(ge=0, le=1_000_000), WholeNumber]
+) -> FastJSONResponse:
     gallery = units(registry, lm)
     if k >= len(gallery):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unit not found: {k} (the model has {len(gallery)} units)")

@@ -17,7 +17,7 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from model import data  # noqa: E402
-from server.config import Settings  # noqa: E402
+from server.config import LOOPBACK_HOSTS, Settings  # noqa: E402
 from server.main import create_app as _create_app  # noqa: E402
 from tests.helpers import tiny_run  # noqa: E402
 
@@ -38,6 +38,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "kill_jobs_on_exit": True,
         "poll_s": 0.1,
         "cancel_grace_s": 5.0,
+        "allowed_hosts": (*LOOPBACK_HOSTS, "testserver"),  # TestClient's Host header
     }
     values.update(overrides)
     return Settings(**values)
@@ -53,6 +54,9 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+JSON = {"Content-Type": "application/json"}  # what a body-less POST (cancel, resume) needs without a token
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> object:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from model import checkpoint
 from server.config import Settings
 from server.store import Store
-from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
+from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
 SMOKE = {"preset": "smoke", "dataset": "mnist"}
 
@@ -78,8 +78,8 @@ def test_token_guards_job_actions_only(tmp_path: Path) -> None:
         assert r.status_code == 202
         jid = r.json()["id"]
         assert c.get("/api/jobs").status_code == 200 and c.get(f"/api/jobs/{jid}").status_code == 200
-        assert c.post(f"/api/jobs/{jid}/cancel").status_code == 401
-        assert c.post(f"/api/jobs/{jid}/resume").status_code == 401
+        assert c.post(f"/api/jobs/{jid}/cancel", headers=JSON).status_code == 401
+        assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).status_code == 401
         r = c.post(f"/api/jobs/{jid}/cancel", headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
 
@@ -103,9 +103,9 @@ def test_queue_order_overrides_and_state_conflicts(tmp_path: Path) -> None:
         assert cfg["train_limit"] == 2000 and cfg["threads"] == 1  # the rest from the smoke preset
         second = c.post("/api/jobs", json=SMOKE).json()
         assert [x["id"] for x in c.get("/api/jobs").json()["data"]] == [second["id"], j["id"]]  # newest first
-        assert c.post(f"/api/jobs/{j['id']}/resume").status_code == 409  # queued: nothing to resume
-        assert c.post(f"/api/jobs/{j['id']}/cancel").json()["status"] == "cancelled"
-        assert c.post(f"/api/jobs/{j['id']}/cancel").status_code == 409
+        assert c.post(f"/api/jobs/{j['id']}/resume", headers=JSON).status_code == 409  # queued: nothing to resume
+        assert c.post(f"/api/jobs/{j['id']}/cancel", headers=JSON).json()["status"] == "cancelled"
+        assert c.post(f"/api/jobs/{j['id']}/cancel", headers=JSON).status_code == 409
         assert c.get("/api/jobs/999").status_code == 404 and c.get("/api/jobs/0").status_code == 422
         assert c.get("/api/jobs/999/events").status_code == 404
 
@@ -139,7 +139,7 @@ def test_smoke_job_end_to_end(client: TestClient, settings: Settings) -> None:
     assert len(out["z"]) == 5 and len(out["z"][0]) == 32
     assert client.get("/api/health").json()["models"] == 2
     wait_for(lambda: job(client, second)["status"] == "running", 10, "the queued job to start after the first")
-    assert client.post(f"/api/jobs/{second}/cancel").status_code == 200
+    assert client.post(f"/api/jobs/{second}/cancel", headers=JSON).status_code == 200
 
 
 @needs_mnist
@@ -147,7 +147,7 @@ def test_cancel_keeps_checkpoint_and_resume_continues(client: TestClient, settin
     jid = client.post("/api/jobs", json={**SMOKE, "epochs": 400}).json()["id"]
     wait_for(lambda: job(client, jid)["epoch"] >= 2, 60, "two epochs")
     t0 = time.monotonic()
-    r = client.post(f"/api/jobs/{jid}/cancel")
+    r = client.post(f"/api/jobs/{jid}/cancel", headers=JSON)
     assert r.status_code == 200
     wait_for(lambda: job(client, jid)["status"] == "cancelled", 10, "the cancel")
     assert time.monotonic() - t0 < 5
@@ -156,13 +156,13 @@ def test_cancel_keeps_checkpoint_and_resume_continues(client: TestClient, settin
     cancelled_at = job(client, jid)["epoch"]
     assert f"job-{jid}" not in {m["id"] for m in client.get("/api/models").json()["data"]}  # not finished
 
-    r = client.post(f"/api/jobs/{jid}/resume")
+    r = client.post(f"/api/jobs/{jid}/resume", headers=JSON)
     assert r.status_code == 202 and r.json()["status"] == "queued"
     wait_for(lambda: job(client, jid)["epoch"] > cancelled_at, 60, "an epoch after resuming")
     epochs = [row["epoch"] for row in client.get(f"/api/jobs/{jid}/metrics").json()["data"]]
     assert epochs == list(range(1, len(epochs) + 1))  # continued, not restarted from epoch 1
     assert "resuming" in (run / "worker.log").read_text()
-    client.post(f"/api/jobs/{jid}/cancel")
+    client.post(f"/api/jobs/{jid}/cancel", headers=JSON)
     wait_for(lambda: job(client, jid)["status"] == "cancelled", 10, "the second cancel")
 
 
@@ -177,7 +177,7 @@ def test_restart_marks_dead_running_jobs_interrupted(tmp_path: Path) -> None:
         j = job(c, jid)
         assert j["status"] == "interrupted" and j["epoch"] == 1 and "server stopped" in j["error"]
         assert c.get(f"/api/jobs/{jid}/metrics").json()["data"] == [{"epoch": 1, "val_error": 50.0}]
-        assert c.post(f"/api/jobs/{jid}/resume").json()["status"] == "queued"
+        assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).json()["status"] == "queued"
 
 
 def test_reused_pid_is_not_mistaken_for_the_worker(tmp_path: Path) -> None:

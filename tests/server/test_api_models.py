@@ -34,7 +34,9 @@ def reference(settings: Settings, model_id: str = "tiny"):
 def test_health_and_catch_all(client: TestClient) -> None:
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "device": "cpu", "models": 1, "jobs_running": 0}
+    assert r.json() == {
+        "status": "ok", "device": "cpu", "models": 1, "jobs_running": 0, "jobs_queued": 0, "storage": None
+    }  # fmt: skip
     for path in ("/api/typo", "/api/models/tiny/nothing/here"):
         r = client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/json"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from model import checkpoint
 from server.store import Store
-from tests.server.conftest import REPO, create_app, make_settings, needs_mnist, wait_for
+from tests.server.conftest import JSON, REPO, create_app, make_settings, needs_mnist, wait_for
 
 
 def free_port() -> int:
@@ -91,7 +91,7 @@ def test_sigkill_server_mid_job_then_worker_crash(tmp_path: Path) -> None:
             assert checkpoint.load(run).config.n_hidden == 32
             assert checkpoint.load_state(run)["train_state"]["epoch"] >= 1
 
-            assert c.post(f"/api/jobs/{jid}/resume").status_code == 202
+            assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).status_code == 202
             before = j["epoch"]
             wait_for(lambda: c.get(f"/api/jobs/{jid}").json()["epoch"] > before, 60, "an epoch after resuming")
             assert c.get(f"/api/jobs/{jid}").json()["status"] == "running"

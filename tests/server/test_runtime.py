@@ -19,7 +19,7 @@ from server import registry as R
 from server.config import Settings
 from server.jobs import JobManager
 from server.store import Store
-from tests.server.conftest import create_app, make_settings, needs_mnist, wait_for
+from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,6 +59,11 @@ def test_torch_and_numpy_encode_paths_agree(client: TestClient) -> None:
 def test_a_slow_test_set_pass_does_not_block_other_requests(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # start-up warms the first model in the background: wait for that, then forget it, so the request
+    # below is the one that computes (slowly)
+    lm = client.app.state.drsae.registry.get("tiny")
+    wait_for(lambda: "test_pass" in lm.cache, 30, "the start-up warm-up")
+    lm.cache.clear()
     real = R.Registry._test_pass
 
     def slow(self: R.Registry, lm: R.LoadedModel, batch: int = 1000) -> R.TestPass:
@@ -90,7 +95,7 @@ def test_kill_jobs_on_exit_stops_workers_and_marks_them_interrupted(tmp_path: Pa
     with TestClient(create_app(settings)) as c:
         j = c.get(f"/api/jobs/{jid}").json()
         assert j["status"] == "interrupted"
-        assert c.post(f"/api/jobs/{jid}/resume").status_code == 202
+        assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).status_code == 202
 
 
 def test_cancel_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:

@@ -1,0 +1,275 @@
+"""Hostile and careless input, answered with a clear 4xx and never a stall or a stack trace: PNG decoding off
+the event loop, ASCII-only integers, strict body types, Host and Origin checks, the body time limit, JSON
+5xx bodies, the OpenAPI document telling the truth, and /docs working offline."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from server import main as server_main
+from server.config import LOOPBACK_HOSTS, Settings
+from server.images import MAX_PNG_SIDE, ImageError, decode_png_data_url
+from server.routes import encode as encode_route
+from tests.server.conftest import JSON, create_app, make_settings
+
+SMOKE = {"preset": "smoke", "dataset": "mnist"}
+
+
+def png_url(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def stroke(side: int) -> Image.Image:
+    rgba = np.zeros((side, side, 4), dtype=np.uint8)
+    rgba[side // 4 : 3 * side // 4, side // 2 - side // 20 : side // 2 + side // 20] = (0, 0, 0, 255)
+    return Image.fromarray(rgba, "RGBA")
+
+
+# ------------------------------------------------------------------------------------------ PNG
+def test_png_decoding_does_not_hold_the_event_loop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow decode (as a large PNG is) must leave /api/health answering meanwhile."""
+    real = encode_route.decode_png_data_url
+
+    def slow(url: str) -> np.ndarray:
+        time.sleep(1.5)
+        return real(url)
+
+    monkeypatch.setattr(encode_route, "decode_png_data_url", slow)
+    done: dict = {}
+    body = {"image": png_url(stroke(64))}
+    worker = threading.Thread(target=lambda: done.update(r=client.post("/api/models/tiny/encode", json=body)))
+    worker.start()
+    time.sleep(0.3)  # the decode is now sleeping
+    t0 = time.perf_counter()
+    assert client.get("/api/health").status_code == 200
+    assert time.perf_counter() - t0 < 0.5
+    assert worker.is_alive()
+    worker.join()
+    assert done["r"].status_code == 200
+
+
+def test_png_decodes_to_float32_with_a_lower_size_cap() -> None:
+    out = decode_png_data_url(png_url(stroke(MAX_PNG_SIDE)))
+    assert out.dtype == np.float32 and out.shape == (MAX_PNG_SIDE, MAX_PNG_SIDE)
+    assert out.max() == 1.0 and out.min() == 0.0
+    assert MAX_PNG_SIDE <= 1024
+    with pytest.raises(ImageError, match="between"):
+        decode_png_data_url(png_url(stroke(2048)))  # refused from the header, before decompression
+
+
+def test_png_errors_do_not_leak_internal_objects(client: TestClient) -> None:
+    url = "data:image/png;base64," + base64.b64encode(b"\x89PNG but not really").decode()
+    r = client.post("/api/models/tiny/encode", json={"image": url})
+    assert r.status_code == 422
+    assert "cannot be decoded" in r.json()["detail"]
+    assert "0x" not in r.json()["detail"] and "BytesIO" not in r.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------- integers
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/datasets/mnist/samples?indices=%F0%91%BD%90",  # a digit of another script: \d, not int()
+        "/api/datasets/mnist/samples?indices=1,%D9%A3",
+        "/api/datasets/mnist/samples?start=1.0",
+        "/api/datasets/mnist/samples?count=%2B3",
+        "/api/jobs/1.0",
+        "/api/jobs/1_0",
+        "/api/jobs/%201",
+        "/api/models/tiny/units/1.0",
+        "/api/jobs?limit=1.0",
+    ],
+)
+def test_integers_take_ascii_digits_only(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/json" and isinstance(r.json()["detail"], str)
+
+
+# ------------------------------------------------------------------------------------- bodies
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**SMOKE, "hidden_units": "10"},
+        {**SMOKE, "hidden_units": True},
+        {**SMOKE, "epochs": 2.0},
+        {**SMOKE, "learning_rate": "0.1"},
+        {**SMOKE, "name": 5},
+        {**SMOKE, "time_limit": "60"},
+    ],
+)
+def test_job_bodies_are_strictly_typed(tmp_path: Path, body: dict) -> None:
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        r = c.post("/api/jobs", json=body)
+        assert r.status_code == 422, r.text
+        assert c.get("/api/jobs").json()["count"] == 0
+        assert c.post("/api/jobs", json={**SMOKE, "learning_rate": 1}).status_code == 202  # a whole float is fine
+
+
+def test_encode_body_is_strictly_typed(client: TestClient) -> None:
+    img = [[0.0] * 28 for _ in range(28)]
+    img[10][10] = 1.0
+    assert client.post("/api/models/tiny/encode", json={"image": img, "reconstructions": "yes"}).status_code == 422
+    assert client.post("/api/models/tiny/encode", json={"image": img, "reconstructions": 1}).status_code == 422
+    assert client.post("/api/models/tiny/encode", json={"image": img, "reconstructions": True}).status_code == 200
+
+
+def test_body_parse_errors_say_where(client: TestClient) -> None:
+    r = client.post("/api/jobs", content=b'{"preset": "smoke", "dataset": ', headers=JSON)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert "not valid JSON at character 31" in detail, detail
+    r = client.post("/api/models/tiny/encode", content=b'{"image": [1,}', headers=JSON)
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"], r.text
+
+
+def test_a_body_that_never_completes_is_timed_out(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, body_timeout_s=0.3))
+    sent: list[dict] = []
+
+    async def run() -> None:
+        first = True
+
+        async def receive() -> dict:
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": b'{"preset": ', "more_body": True}
+            await asyncio.sleep(3600)  # the client stalls
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/api/jobs", "raw_path": b"/api/jobs", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), (b"content-length", b"40")],
+            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    t0 = time.monotonic()
+    # in a thread of its own: browser-test plugins may leave an event loop running in this one
+    worker = threading.Thread(target=lambda: asyncio.run(run()))
+    worker.start()
+    worker.join(10)
+    assert time.monotonic() - t0 < 3
+    assert sent[0]["status"] == 408
+    assert "not received within" in json.loads(sent[1]["body"])["detail"]
+
+
+# ----------------------------------------------------------------------------- Host, Origin
+def test_unknown_host_headers_are_refused(client: TestClient) -> None:
+    r = client.get("/api/health", headers={"Host": "evil.example"})
+    assert r.status_code == 400 and "Unknown Host header" in r.json()["detail"]
+    assert client.get("/docs", headers={"Host": "rebind.attacker.test:8000"}).status_code == 400
+    for host in ("localhost:8611", "127.0.0.1", "[::1]:8000", "LOCALHOST"):
+        assert client.get("/api/health", headers={"Host": host}).status_code == 200, host
+
+
+def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRSAE_ALLOWED_HOSTS", "Lab.Example.org:8000, box.local")
+    s = Settings.from_env()
+    assert s.allowed_hosts == (*LOOPBACK_HOSTS, "lab.example.org", "box.local")
+    monkeypatch.delenv("DRSAE_ALLOWED_HOSTS")
+    assert Settings.from_env().allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
+
+
+def test_cross_site_job_actions_are_refused(tmp_path: Path) -> None:
+    """No token (the default): a page elsewhere must not be able to cancel, resume or start jobs."""
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        jid = c.post("/api/jobs", json=SMOKE).json()["id"]
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        r = c.post(f"/api/jobs/{jid}/cancel", headers=evil)  # a body-less text/plain POST from elsewhere
+        assert r.status_code == 403 and "Cross-origin" in r.json()["detail"]
+        assert c.post(f"/api/jobs/{jid}/cancel", headers={**JSON, "Origin": "http://evil.example"}).status_code == 403
+        assert c.post(f"/api/jobs/{jid}/cancel", headers={**JSON, "Origin": "null"}).status_code == 403
+        r = c.post(f"/api/jobs/{jid}/cancel", headers={"Content-Type": "text/plain"})  # a browser sending no Origin
+        assert r.status_code == 415 and "JSON" in r.json()["detail"]
+        r = c.post("/api/jobs", content=json.dumps(SMOKE), headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415
+        assert c.post(f"/api/jobs/{jid}/cancel").status_code == 415  # no content type at all
+        assert c.get(f"/api/jobs/{jid}").json()["status"] == "queued"
+        assert c.get("/api/jobs").json()["count"] == 1
+        r = c.post(f"/api/jobs/{jid}/cancel", headers={**JSON, "Origin": "http://testserver"})  # same origin
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+def test_a_token_replaces_the_json_rule(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0, token="t0k"))) as c:
+        jid = c.post("/api/jobs", json=SMOKE, headers={"Authorization": "Bearer t0k"}).json()["id"]
+        assert c.post(f"/api/jobs/{jid}/cancel").status_code == 401
+        r = c.post(f"/api/jobs/{jid}/cancel", headers={"Authorization": "Bearer t0k", "Content-Type": "text/plain"})
+        assert r.status_code == 200
+        r = c.post(f"/api/jobs/{jid}/resume", headers={"Authorization": "Bearer t0k", "Origin": "http://evil.example"})
+        assert r.status_code == 403  # the Origin rule holds with a token too
+
+
+def test_warns_when_listening_beyond_loopback_without_a_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert server_main.bind_host(["uvicorn", "server.main:app", "--host", "0.0.0.0"], {}) == "0.0.0.0"
+    assert server_main.bind_host(["uvicorn", "--host=::", "server.main:app"], {}) == "::"
+    assert server_main.bind_host(["uvicorn"], {"UVICORN_HOST": "10.1.2.3"}) == "10.1.2.3"
+    assert server_main.bind_host(["uvicorn"], {}) is None
+    open_settings = make_settings(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="drsae"):
+        assert server_main.warn_if_exposed(open_settings, "0.0.0.0")
+        assert "without DRSAE_TOKEN" in caplog.text
+        caplog.clear()
+        for host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            assert not server_main.warn_if_exposed(open_settings, host)
+        assert not server_main.warn_if_exposed(make_settings(tmp_path, token="t"), "0.0.0.0")
+        assert caplog.text == ""
+
+
+# ------------------------------------------------------------------------------ errors, docs
+def test_every_5xx_body_is_json(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: object) -> list:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(type(client.app.state.drsae.registry), "entries", broken)
+    r = TestClient(client.app, raise_server_exceptions=False).get("/api/models")  # no second lifespan
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json()["detail"].startswith("Internal server error (KeyError)")
+
+
+def test_openapi_asks_for_the_token_only_when_one_is_set(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path / "a"))) as c:
+        schema = c.get("/openapi.json").json()
+    post = schema["paths"]["/api/jobs"]["post"]
+    assert "security" not in post and "401" not in post["responses"]
+    assert "securitySchemes" not in schema.get("components", {})
+    events_404 = schema["paths"]["/api/jobs/{job_id}/events"]["get"]["responses"]["404"]
+    assert list(events_404["content"]) == ["application/json"]
+    assert "429" in post["responses"] and "503" in post["responses"]
+    with TestClient(create_app(make_settings(tmp_path / "b", token="t"))) as c:
+        schema = c.get("/openapi.json").json()
+    post = schema["paths"]["/api/jobs"]["post"]
+    assert post["security"] == [{"HTTPBearer": []}] and "401" in post["responses"]
+
+
+def test_docs_pages_use_local_assets(client: TestClient) -> None:
+    for page, assets in (("/docs", ("swagger-ui-bundle.js", "swagger-ui.css")), ("/redoc", ("redoc.standalone.js",))):
+        html = client.get(page).text
+        assert "cdn.jsdelivr.net" not in html and "fonts.googleapis.com" not in html
+        for name in assets:
+            url = f"/docs-assets/{name}"
+            assert url in html, (page, name)
+            r = client.get(url)
+            assert r.status_code == 200 and len(r.content) > 10_000, url
