@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import platform
 import signal
 import sys
 import threading
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
 
-    from model import checkpoint, data
+    from model import card, checkpoint, data
     from model.presets import TrainConfig
     from model.train import train
     from server.config import Settings
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     stop_beating.set()
     if summary["status"] == "finished":
+        try:  # the model card says whether the job's model shows the paper's structure (model/card.py)
+            card.write(out_dir, machine=f"a DrSAE Explorer training job on {platform.node()} ({cfg.device})")
+        except (ValueError, KeyError, data.DataError, checkpoint.CheckpointError, OSError) as e:
+            print(f"job {job.id}: no model card ({type(e).__name__}: {e})", file=sys.stderr)
         store.finish(job_id=job.id, status="finished")
     elif store.cancel_requested(job_id=job.id):
         store.finish(job_id=job.id, status="cancelled")

@@ -132,6 +132,10 @@ def test_smoke_job_end_to_end(client: TestClient, settings: Settings) -> None:
     m = models[f"job-{jid}"]
     assert m["source"] == "job" and m["job_id"] == jid and m["name"] == "e2e" and m["hidden_units"] == 32
     assert m["test_error"] is not None and m["test_error"] < 90
+    assert m["shows_paper_structure"] is not None  # the worker wrote the model's card
+    assert rows[-1]["units_part"] + rows[-1]["units_categorical"] <= 32  # role metrics in the job's rows
+    card = client.get(f"/api/models/job-{jid}").json()["card"]
+    assert card["test_error"] == m["test_error"] and card["command"].startswith("python -m model.train --preset smoke")
     img = [[0.0] * 28 for _ in range(28)]
     for r_ in range(5, 22):
         img[r_][13] = img[r_][14] = 1.0
