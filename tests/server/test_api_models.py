@@ -389,3 +389,10 @@ def test_model_card_drives_the_structure_flag_and_detail(client: TestClient, set
     os.utime(folder / "model.safetensors")
     rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
     assert rows["tiny"]["shows_paper_structure"] is None  # an unreadable card is ignored, not a 500
+
+
+def test_the_default_model_is_listed_first(client: TestClient, settings: Settings) -> None:
+    tiny_run(settings.models_dir, hidden=8, T=2, name="aaa")
+    tiny_run(settings.models_dir, hidden=8, T=2, name="default")
+    ids = [m["id"] for m in client.get("/api/models").json()["data"]]
+    assert ids[0] == "default" and ids.index("aaa") < ids.index("tiny")  # then the rest by name
