@@ -20,6 +20,7 @@ from typing import Any
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("paper", "cosine", "constant")
 DATASETS = ("mnist", "fashion-mnist")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with hardware bf16, else fp32
 
 
 @dataclass
@@ -49,6 +50,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     cuda_graphs: bool = True  # capture the training step as a CUDA graph (Adam, one device)
     threads: int | None = None  # torch CPU threads; None: torch's default
+    precision: str = "auto"  # matmuls of the training step; fp32 master weights either way (docs/training.md)
+    manual_backward: bool = True  # BPTT through the T iterations by hand, dS as one matmul (model/fast_trajectory.py)
     time_limit: float | None = None  # seconds; stops cleanly after the epoch that passes it
 
     def __post_init__(self) -> None:
@@ -56,6 +59,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.dataset in DATASETS, f"dataset must be one of {DATASETS}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (1 <= self.hidden <= 4096, "hidden must be in 1..4096"),
             (1 <= self.T <= 50, "T must be in 1..50"),
             (0 < self.lr <= 1, "lr must be in (0, 1]"),

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, data
+from model import checkpoint, data, fast_trajectory
 from model.drsae import DrSAE
 from model.presets import PRESETS, TrainConfig, preset
 
@@ -108,7 +108,8 @@ def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> torch.optim
             g["lr"] = torch.tensor(g["lr"], device=device)
     if cfg.optimizer == "sgd":
         return PlainSGD(groups, lr=cfg.lr)
-    return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed)
+    # fused: one kernel for all of Adam's element-wise work; on a CPU 1/3 to 1/8 the time of the default
+    return torch.optim.Adam(groups, lr=cfg.lr, capturable=graphed, fused=not graphed or None)
 
 
 # --------------------------------------------------------------------------------- train step
@@ -141,6 +142,8 @@ class Stepper:
         # schedule costs one tiny copy per step instead of one per parameter group.
         self.tensor_lr = isinstance(opt.param_groups[0]["lr"], torch.Tensor)
         self.base_lr = torch.tensor(float(cfg.lr), device=self.device)
+        self.precision = fast_trajectory.resolve_precision(cfg.precision, self.device)
+        self.forward = fast_trajectory.make_forward(model, net, self.precision, cfg.manual_backward)
 
     def set_lr(self, base: float) -> None:
         if self.tensor_lr:
@@ -153,7 +156,7 @@ class Stepper:
         cfg = self.cfg
         x = self.train.x.index_select(0, self.idx)
         y = self.train.y.index_select(0, self.idx)
-        out = self.net(x, y)
+        out = self.forward(x, y)
         L = out.losses
         loss = cfg.rec_weight * L["reconstruction"] + cfg.l1_weight * L["sparsity"]
         if supervised:
