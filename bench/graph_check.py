@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from pathlib import Path
 
 import torch
 
-from model import data
-from model.drsae import DrSAE
-from model.presets import TrainConfig, preset
-from model.train import Stepper, make_optimizer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
+
+from model import data  # noqa: E402
+from model.drsae import DrSAE  # noqa: E402
+from model.presets import TrainConfig, preset  # noqa: E402
+from model.train import Stepper, make_optimizer  # noqa: E402
 
 # Per parameter, max |diff| / max |param|. Measured on a CPU with 2 x 50 steps of the Adam recipe (400
 # units, T = 11, batch 100): changing only the summation order (1 thread vs 2) leaves at most 1.1e-5 (in E);

@@ -30,10 +30,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from model import data
-from model.drsae import DrSAE
-from model.presets import TrainConfig
-from model.train import Stepper, make_optimizer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
+
+from model import data  # noqa: E402
+from model.drsae import DrSAE  # noqa: E402
+from model.presets import TrainConfig  # noqa: E402
+from model.train import Stepper, make_optimizer  # noqa: E402
 
 EPOCH_IMAGES = 50_000
 

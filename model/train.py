@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, data, fast_trajectory
+from model import checkpoint, data, fast_trajectory, progress
 from model.drsae import DrSAE
 from model.presets import PRESETS, TrainConfig, preset
 
@@ -339,6 +339,11 @@ def train(
             )
 
     started = time.time() - state.seconds
+    session_start, session_epoch0 = time.time(), state.epoch
+    bar = None
+    if progress_bar and rank == 0 and sys.stderr.isatty():
+        bar = progress.ConsoleProgress(total_epochs, steps_per_epoch, cfg.batch_size * world_size)
+        bar.start()
     if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
         save_resume_state()
     try:
@@ -349,6 +354,8 @@ def train(
             perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
             perm = perm[rank::world_size][:per_rank].to(device)
             t0 = time.time()
+            if bar:
+                bar.start_epoch()
             for i in range(steps_per_epoch):
                 base = learning_rate(
                     cfg,
@@ -363,17 +370,10 @@ def train(
                 state.samples += cfg.batch_size * world_size
                 if (should_stop and should_stop()) or term["flag"]:
                     raise StopTraining("cancelled")
-                if progress_bar and rank == 0 and sys.stderr.isatty() and (i % 20 == 0 or i == steps_per_epoch - 1):
-                    bar = "#" * int(30 * (i + 1) / steps_per_epoch)
+                if bar and (i % 20 == 0 or i == steps_per_epoch - 1):
                     rec, l1, ce, errs = (v / (i + 1) for v in stepper.stats.tolist())  # running means
-                    last_val = f" | val err {state.extra['val_error']:.2f}%" if "val_error" in state.extra else ""
-                    print(
-                        f"\repoch {epoch + 1}/{total_epochs} {phase[:5]} [{bar:<30}] {i + 1}/{steps_per_epoch} "
-                        f"rec {rec:.4f} l1 {l1:.3f} ce {ce:.3f} err {100 * errs / cfg.batch_size:.1f}%{last_val}",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    means = {"rec": rec, "l1": l1, "ce": ce, "err%": 100 * errs / cfg.batch_size}
+                    bar.update(epoch, phase, i + 1, means, state.extra.get("val_error"))
             sums = stepper.take_stats().cpu()
             if world_size > 1:
                 dist.all_reduce(sums)
@@ -406,11 +406,18 @@ def train(
                     "best_val_error": state.best_val if supervised else None,
                     "epoch_seconds": epoch_seconds,
                     "seconds": state.seconds,
+                    **progress.speed_fields(
+                        images=n_seen,
+                        epoch_seconds=epoch_seconds,
+                        epochs_done=state.epoch,
+                        total_epochs=total_epochs,
+                        session_seconds=time.time() - session_start,
+                        session_epochs=state.epoch - session_epoch0,
+                        time_left=cfg.time_limit - state.seconds if cfg.time_limit else None,
+                    ),
                 }
                 checkpoint.append_metrics(out_dir, row)
                 save_resume_state()
-                if progress_bar and sys.stderr.isatty():
-                    print("\r", end="", file=sys.stderr)
                 print(
                     f"epoch {state.epoch:4d}/{total_epochs} {phase:12s} loss rec {train_m['reconstruction']:.4f} "
                     f"l1 {train_m['sparsity']:.3f} ce {train_m['classification']:.4f} | train err "
@@ -419,6 +426,8 @@ def train(
                 )
                 if on_progress:
                     on_progress(row)
+                if bar:
+                    bar.epoch_done()
                 if supervised and cfg.patience and state.bad_epochs >= cfg.patience:
                     stop, stop_reason = True, "early stopping"
                 if cfg.time_limit and state.seconds >= cfg.time_limit:
@@ -442,6 +451,8 @@ def train(
             print(f"\nstopped ({stop_reason}); resume with --resume --out {out_dir}", file=sys.stderr)
         return {"status": stop_reason, "out": str(out_dir)}
     finally:
+        if bar:
+            bar.stop()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
 
