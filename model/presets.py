@@ -70,6 +70,11 @@ class TrainConfig:
             (self.project_every >= 1, "project_every must be >= 1"),
             (min(self.rec_weight, self.l1_weight, self.cls_weight) >= 0, "loss weights must be >= 0"),
             (self.e_bound is None or self.e_bound > 0, "e_bound must be positive"),
+            (0 <= self.min_lr_ratio <= 1 and self.lr_decay >= 0, "min_lr_ratio must be in [0, 1], lr_decay >= 0"),
+            (self.train_limit is None or self.train_limit >= 1, "train_limit must be >= 1"),
+            (self.eval_limit is None or self.eval_limit >= 1, "eval_limit must be >= 1"),
+            (self.threads is None or self.threads >= 1, "threads must be >= 1"),
+            (self.time_limit is None or self.time_limit > 0, "time_limit must be > 0 seconds"),
         ]
         errors = [msg for ok, msg in checks if not ok]
         if errors:

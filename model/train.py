@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, data, fast_trajectory, progress
+from model import checkpoint, data, fast_trajectory, preflight, progress
 from model.drsae import DrSAE
 from model.presets import PRESETS, TrainConfig, preset
 
@@ -546,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfg = config_from_args(args)
         out = out or default_out(cfg)
-        data.load_arrays(cfg.dataset)  # fail early, with the fetch command, if the data is missing
+        # device, data, batch and (rank 0, which writes it) the output folder, before anything starts
+        preflight.check_run(cfg, out if rank == 0 else None, resume=args.resume, world_size=world_size)
         if world_size > 1:
             dev = resolve_device(cfg.device)
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
