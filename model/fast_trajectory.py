@@ -17,7 +17,6 @@ is 3-7x faster than fp32. docs/training.md has the measured speed and the fp32-v
 
 from __future__ import annotations
 
-import ctypes
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -54,22 +53,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
     return precision
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Make glibc keep freed memory for reuse instead of handing it back to the kernel.
-
-    A training step allocates and frees the same few MB every time; by default glibc returns blocks over
-    ~128 KB to the kernel and the next step pays a page fault per 4 KB to get them back (measured: about
-    a third of a bf16 step at 400 units). Process-wide, idempotent; a no-op off glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 64 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
 
 
 # ----------------------------------------------------------------------------------- trajectory
@@ -235,8 +218,6 @@ def make_forward(
     With bf16 the decoder and classifier run under CPU autocast (their matmuls in bf16, the losses in fp32).
     """
     half = precision == "bf16"
-    if next(model.parameters()).device.type == "cpu":
-        keep_freed_memory()
 
     def forward(x: Tensor, y: Tensor) -> DrSAEOutput:
         if manual_backward and net is model:  # the whole step by hand
