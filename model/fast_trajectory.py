@@ -1,18 +1,18 @@
-"""A faster training forward/backward for DrSAE: a hand-written BPTT backward and bfloat16 matmuls.
+"""A faster training forward/backward for DrSAE: hand-written BPTT and bfloat16 matmuls.
 
-The model (model/drsae.py) computes z(1) ... z(T) with plain autograd, which records every one of the
-T - 1 recurrent steps and, on the way back, forms dS as T - 1 separate small matmuls. Here the whole
-trajectory is one autograd node:
+Autograd through DrSAE.forward records each of the T - 1 recurrent steps as several nodes and forms dS
+as T - 1 small matmuls. Here the whole model, losses included, is one autograd node (`losses`; the
+trajectory alone is another, `trajectory`, for the data-parallel path):
 
     forward:   d = E x - b;  z(1) = relu(d);  z(t+1) = relu(d + S z(t))        keeps the T codes
-    backward:  delta(T) = g(T) * [z(T) > 0];  delta(t) = (g(t) + S^T delta(t+1)) * [z(t) > 0]
+    backward:  delta(T) = dL/dz(T) * [z(T) > 0];  delta(t) = (S^T delta(t+1)) * [z(t) > 0]
                dS = sum_t delta(t+1) z(t)^T     ONE matmul over all t (the deltas and codes stacked)
                dE = (sum_t delta(t)) x^T,  db = -sum_t delta(t)
 
-With `half` every matmul takes bfloat16 inputs (the weights are cast once per step; the fp32 parameters
-stay the master copy) and accumulates in fp32 inside the matmul; the codes, the additions and the
-gradients handed to the optimiser are fp32. On a CPU with AVX-512 BF16 or AMX a bf16 matmul of this size
-is 3-7x faster than fp32. docs/training.md has the measured speed and the fp32-vs-bf16 comparison.
+With `half` every matmul takes bfloat16 inputs (weights cast once per step; the fp32 parameters stay the
+master copy), accumulates in fp32 inside the matmul and rounds its output to bf16; the codes are kept in
+bf16, as the next matmul reads them anyway. Losses and the gradients handed to the optimiser are fp32.
+docs/training.md has the measured speed and the fp32-vs-bf16 comparison.
 """
 
 from __future__ import annotations
