@@ -20,6 +20,7 @@ OPTIMIZERS = ("sgd", "adam")
 CLASSIFIER_OPTIMIZERS = ("same", "adam")
 SCHEDULES = ("paper", "cosine", "constant")
 DATASETS = ("mnist", "fashion-mnist")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with hardware bf16, else fp32
 
 
 @dataclass
@@ -55,6 +56,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     cuda_graphs: bool = True  # capture the training step as a CUDA graph (Adam, one device)
     threads: int | None = None  # torch CPU threads; None: torch's default
+    precision: str = "auto"  # matmuls of the training step; fp32 master weights either way (docs/training.md)
+    manual_backward: bool = True  # BPTT through the T iterations by hand, dS as one matmul (model/fast_trajectory.py)
     time_limit: float | None = None  # seconds; stops cleanly after the epoch that passes it
 
     def __post_init__(self) -> None:
@@ -62,6 +65,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.dataset in DATASETS, f"dataset must be one of {DATASETS}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (1 <= self.hidden <= 4096, "hidden must be in 1..4096"),
             (1 <= self.T <= 50, "T must be in 1..50"),
             (0 < self.lr <= 1, "lr must be in (0, 1]"),
@@ -81,6 +85,11 @@ class TrainConfig:
             (self.project_every >= 1, "project_every must be >= 1"),
             (min(self.rec_weight, self.l1_weight, self.cls_weight) >= 0, "loss weights must be >= 0"),
             (self.e_bound is None or self.e_bound > 0, "e_bound must be positive"),
+            (0 <= self.min_lr_ratio <= 1 and self.lr_decay >= 0, "min_lr_ratio must be in [0, 1], lr_decay >= 0"),
+            (self.train_limit is None or self.train_limit >= 1, "train_limit must be >= 1"),
+            (self.eval_limit is None or self.eval_limit >= 1, "eval_limit must be >= 1"),
+            (self.threads is None or self.threads >= 1, "threads must be >= 1"),
+            (self.time_limit is None or self.time_limit > 0, "time_limit must be > 0 seconds"),
         ]
         errors = [msg for ok, msg in checks if not ok]
         if errors:
