@@ -1,7 +1,7 @@
 """Time to accuracy: wall time until a recipe first reaches a test error, and the error it ends with.
 
     python bench/time_to_accuracy.py --threads 2                              # the default recipe, CPU
-    python bench/time_to_accuracy.py --preset fast --threads 2 --target 1.2
+    python bench/time_to_accuracy.py --preset adam --threads 2 --target 1.2
     python bench/time_to_accuracy.py --set device=cuda --target 1.08          # on a GPU
     python bench/time_to_accuracy.py --preset smoke --target 60               # seconds: a smoke run
 
