@@ -135,6 +135,11 @@ async def jobs(limit: int = 50) -> list[dict[str, Any]]:
     return (await _request("GET", "/jobs", params={"limit": limit}))["data"]
 
 
+async def job_options() -> dict[str, Any]:
+    """The presets, datasets and field ranges a job may use (JobOptions)."""
+    return await _request("GET", "/jobs/options")
+
+
 async def job(job_id: int) -> dict[str, Any]:
     return await _request("GET", f"/jobs/{job_id}")
 

@@ -105,6 +105,7 @@ SELECTED_JOB = "selected-job"
 TRAINING_CURVES = "training-curves"
 ROLE_CURVES = "role-curves"
 JOB_PENDING = "job-pending"
+JOB_OPTIONS = "job-options"  # the API's JobOptions: presets, datasets, ranges
 
 # Evaluation page.
 CONFUSION = "confusion-graph"

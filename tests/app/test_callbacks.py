@@ -8,6 +8,9 @@ from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
 from app.callbacks.training import validate_job
+from server.routes.jobs import job_options
+
+OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
 
 MODELS = [
     {"id": "a", "name": "a", "dataset": "mnist", "hidden_units": 400, "iterations": 11, "test_error": 1.2},
@@ -17,8 +20,9 @@ MODELS = [
 
 
 def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
-    body, errors = validate_job({"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01",
-                                 "epochs": None, "name": " my-run "})  # fmt: skip
+    values = {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01", "epochs": None,
+              "name": " my-run "}  # fmt: skip
+    body, errors = validate_job(values, OPTIONS)
     assert errors == {}
     assert body == {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": 0.01, "name": "my-run"}
 
@@ -26,22 +30,22 @@ def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("hidden_units", 0, "1..4096"),
-        ("hidden_units", 5000, "1..4096"),
+        ("hidden_units", 0, "1..1024"),
+        ("hidden_units", 5000, "1..1024"),
         ("iterations", 2.5, "whole number"),
         ("learning_rate", 0, "(0, 1]"),
         ("learning_rate", "abc", "number"),
-        ("batch_size", -1, "1..50000"),
+        ("batch_size", -1, "1..5000"),
         ("name", "no spaces please", "letters"),
     ],
 )
 def test_validate_job_reports_each_bad_field(field, value, message):
-    _, errors = validate_job({"preset": "fast", field: value})
+    _, errors = validate_job({"preset": "adam", field: value}, OPTIONS)
     assert list(errors) == [field] and message in errors[field]
 
 
 def test_validate_job_needs_at_least_one_epoch():
-    _, errors = validate_job({"epochs": 0, "unsupervised_epochs": 0})
+    _, errors = validate_job({"epochs": 0, "unsupervised_epochs": 0}, OPTIONS)
     assert "at least one epoch" in errors["epochs"]
 
 
@@ -97,7 +101,7 @@ def test_every_callback_that_calls_the_api_is_async():
 
 
 def test_validate_job_never_puts_the_access_token_in_the_body():
-    body, errors = validate_job({"preset": "smoke", "token": "s3cret"})
+    body, errors = validate_job({"preset": "smoke", "token": "s3cret"}, OPTIONS)
     assert errors == {} and "token" not in body and "s3cret" not in str(body)
 
 
