@@ -17,6 +17,7 @@ MODELS_STORE = "models-store"
 MODELS_INTERVAL = "models-interval"
 MODELS_DIRTY = "models-dirty"
 MODEL_INFO = "model-info"
+MODELS_NOTICE = "models-notice"  # why the model list could not be loaded
 NAV = "nav"
 
 # Dynamics page.

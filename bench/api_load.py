@@ -46,7 +46,7 @@ def start_server(models_dir: str | None, var_dir: str | None) -> tuple[subproces
     if var_dir:
         env["DRSAE_VAR_DIR"] = var_dir
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]  # fmt: skip
+           "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

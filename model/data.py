@@ -40,7 +40,7 @@ CLASS_NAMES = {
     "fashion-mnist": (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ),
-}  # fmt: skip
+}
 ITEM_NOUN = {"mnist": "digit", "fashion-mnist": "item"}
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}  # how people write each name
 # The paper's split: the last 10,000 of the 60,000 training images validate.

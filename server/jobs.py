@@ -219,7 +219,7 @@ class JobManager:
                 proc = subprocess.Popen(
                     cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                     start_new_session=True,
-                )  # fmt: skip
+                )
         except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever
             self.store.finish(job_id=job.id, status="failed", error=f"cannot start the worker in {out}: {e}")
             return

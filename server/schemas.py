@@ -276,9 +276,10 @@ class Evaluation(BaseModel):
 # ---------------------------------------------------------------------------------- datasets
 class DatasetInfo(BaseModel):
     name: str
-    splits: dict[str, int]
+    splits: dict[str, int] = Field(description="images per split; empty when the file cannot be read")
     class_names: list[str]
     item_noun: str
+    error: str | None = Field(None, description="what is wrong with the prepared file and what to run; null when fine")
 
 
 class DatasetsPublic(BaseModel):

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = TrainConfig.from_dict(job.config)
         summary = train(cfg, out_dir, on_progress=on_progress, should_stop=should_stop, resume=resume,
-                        progress_bar=False)  # fmt: skip
+                        progress_bar=False)
     except (ValueError, data.DataError, checkpoint.CheckpointError, RuntimeError, OSError) as e:
         traceback.print_exc()
         stop_beating.set()

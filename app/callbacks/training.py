@@ -242,7 +242,7 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
                 [
                     html.Span(f"#{j['id']} {j.get('name') or ''}", className="job-name"),
                     html.Span(j["status"], className=f"badge badge-{j['status']}"),
-                ],  # fmt: skip
+                ],
                 id={"type": ids.JOB_SELECT, "index": j["id"]},
                 className="job-select",
                 title="Plot this job's curves",

@@ -45,7 +45,7 @@ def layout(job: str | None = None, **_: object) -> html.Div:
                     html.P(
                         "Newest first. Click a job to plot its curves. Finished jobs add a model to the picker.",
                         className="help",
-                    ),  # fmt: skip
+                    ),
                     html.Div(id=ids.JOBS_TABLE, className="jobs"),
                 ],
             ),

@@ -16,12 +16,12 @@ MODELS = [
     {"id": "a", "name": "a", "dataset": "mnist", "hidden_units": 400, "iterations": 11, "test_error": 1.2},
     {"id": "b", "name": "b", "dataset": "fashion-mnist", "hidden_units": 32, "iterations": 5, "test_error": None,
      "source": "job"},
-]  # fmt: skip
+]
 
 
 def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
     values = {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01", "epochs": None,
-              "name": " my-run "}  # fmt: skip
+              "name": " my-run "}
     body, errors = validate_job(values, OPTIONS)
     assert errors == {}
     assert body == {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": 0.01, "name": "my-run"}
@@ -69,7 +69,7 @@ def test_slim_units_keeps_order_and_groups():
          "encoder_png": "e0"},
         {"index": 1, "role": "categorical", "class": 4, "angle": 1.0, "c_norm": 2.0, "s_norm": 0, "decoder_png": "p1",
          "encoder_png": "e1"},
-    ]  # fmt: skip
+    ]
     slim = slim_units({"data": units}, "m", 11)
     assert slim["order"] == [1, 0] and slim["curve_groups"] == [{"cls": 4, "units": [1]}]
     assert slim["units"]["1"]["decoder_png"] == "p1" and "encoder_png" not in slim["units"]["1"]
@@ -77,7 +77,7 @@ def test_slim_units_keeps_order_and_groups():
 
 def test_cell_members_lists_one_cell():
     ev = {"misclassified": [{"index": 5, "label": 3, "prediction": 8}, {"index": 9, "label": 3, "prediction": 5},
-                            {"index": 11, "label": 3, "prediction": 8}]}  # fmt: skip
+                            {"index": 11, "label": 3, "prediction": 8}]}
     assert [d["index"] for d in cell_members(ev, 3, 8)] == [5, 11]
     assert cell_members(ev, 8, 3) == []
 
@@ -122,7 +122,7 @@ def test_slim_units_carry_the_palette_and_class_names():
     from app.callbacks.dynamics import slim_units
 
     payload = {"data": [{"index": 0, "role": "categorical", "class": 1, "angle": 1.0, "c_norm": 1.0,
-                         "decoder_png": "data:image/png;base64,"}]}  # fmt: skip
+                         "decoder_png": "data:image/png;base64,"}]}
     slim = slim_units(payload, "m", 3, ["a", "b"] + [str(i) for i in range(2, 10)], "item")
     assert slim["class_colors"] == list(figures.CLASS_COLORS)
     assert slim["class_names"][1] == "b" and slim["item_noun"] == "item"

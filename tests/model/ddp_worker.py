@@ -30,7 +30,7 @@ def main() -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     out = sys.argv[1]
     cfg = preset("smoke", hidden=16, T=3, train_limit=400, eval_limit=100, batch_size=50, unsup_epochs=1, epochs=1,
-                 threads=1, device="cpu", seed=rank)  # fmt: skip
+                 threads=1, device="cpu", seed=rank)
     # seed=rank: ranks start from different initial weights; DDP must broadcast rank 0's
     train_mod.DrSAE = Recorded
     summary = train_mod.train(cfg, os.path.join(out, "run"), rank=rank, world_size=world, progress_bar=False)

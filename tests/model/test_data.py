@@ -49,7 +49,7 @@ def test_corrupt_dataset_is_reported(tmp_path, monkeypatch) -> None:
     with pytest.raises(data.DataError, match="unreadable"):
         data.load_arrays("mnist")
     arrays = {f"{s}_{k}": np.zeros((n, 784) if k == "x" else (n,), np.uint8 if k == "x" else np.int64)
-              for s, n in (("train", 50000), ("val", 10000), ("test", 10000)) for k in "xy"}  # fmt: skip
+              for s, n in (("train", 50000), ("val", 10000), ("test", 10000)) for k in "xy"}
     np.savez(tmp_path / "mnist.npz", **arrays)
     with pytest.raises(data.DataError, match="checksum"):  # right shapes, wrong content
         data.load_arrays("mnist")

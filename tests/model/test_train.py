@@ -98,7 +98,7 @@ def test_presets_hold_the_papers_numbers() -> None:
 def test_cli(tmp_path, capsys) -> None:
     out = tmp_path / "cli"
     args = ["--preset", "smoke", "--hidden", "8", "--T", "2", "--epochs", "1", "--unsup-epochs", "0",
-            "--train-limit", "200", "--eval-limit", "100", "--no-progress", "--out", str(out)]  # fmt: skip
+            "--train-limit", "200", "--eval-limit", "100", "--no-progress", "--out", str(out)]
     assert main(args) == 0
     saved = json.loads((out / "config.json").read_text())
     assert saved["train"]["hidden"] == 8 and saved["model"]["T"] == 2 and saved["status"] == "finished"

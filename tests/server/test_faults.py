@@ -47,7 +47,7 @@ def test_a_worker_killed_outright_is_interrupted_and_resumable(client: TestClien
 
 def _sleeper() -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            start_new_session=True, stdout=subprocess.PIPE)  # fmt: skip
+                            start_new_session=True, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
