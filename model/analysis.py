@@ -1,7 +1,7 @@
-"""The paper's analyses (spec section 5) as pure functions: tensors in, numpy arrays and dicts out.
+"""The paper's analyses (its section 5; docs/model.md) as pure functions: tensors in, numpy arrays and dicts out.
 
 No plotting and no files here: the API (server/), the dashboard (through the API) and the paper report
-(model/reproduce.py) all call these.
+(report/reproduce.py) all call these.
 """
 
 from __future__ import annotations
