@@ -16,6 +16,7 @@ from server.config import LOOPBACK_HOSTS, Settings
 from server.main import create_app as _create_app
 from tests.helpers import tiny_run
 
+REPO = Path(__file__).resolve().parents[2]
 HAS_MNIST = data.dataset_path("mnist").exists()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST is not prepared: python -m model.data fetch mnist")
 
