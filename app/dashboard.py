@@ -1,4 +1,4 @@
-"""The hook the server calls: build the single Dash app on the FastAPI instance (docs/api.md, spec stack.md).
+"""The hook the server calls: build the single Dash app on the FastAPI instance (docs/api.md).
 
 `server/main.py` registers every /api route first, then calls `attach(api)`. One Dash app per process.
 """

@@ -1,6 +1,6 @@
 """Stable element ids shared by pages, callbacks, static/*.js and the browser tests.
 
-The first block is the public contract of the browser tests (issue 5); keep those names.
+The first block is the public contract of the browser tests; keep those names.
 """
 
 # Contract with the browser tests.

@@ -3,7 +3,7 @@
     python bench/api_load.py                       # starts `uvicorn server.main:app` on a free loopback port
     python bench/api_load.py --url http://127.0.0.1:8000 --model default
 
-Targets (issue 4): median server time (the X-Process-Time header) <= 5 ms, and >= 200 requests/s with 16
+Targets: median server time (the X-Process-Time header) <= 5 ms, and >= 200 requests/s with 16
 concurrent clients and no errors. Loopback only, a bounded number of requests. Figures go to
 bench/results/api_load.json and stdout.
 """

@@ -1,4 +1,4 @@
-"""Datasets: MNIST and Fashion-MNIST as 50k train / 10k validation / 10k test (spec 3.1.4).
+"""Datasets: MNIST and Fashion-MNIST as 50k train / 10k validation / 10k test (docs/model.md).
 
 Each dataset is prepared once into `<data dir>/<name>.npz` (uint8 images, int64 labels), whose content
 hash is checked, then loaded as float tensors. Sources, tried in order:
@@ -269,7 +269,7 @@ def load_arrays(name: str) -> dict[str, np.ndarray]:
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """Per-image L2 normalisation to norm 1 (spec 3.1.4); accepts (..., 784) in any scale."""
+    """Per-image L2 normalisation to norm 1 (docs/model.md); accepts (..., 784) in any scale."""
     x = x.float()
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 

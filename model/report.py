@@ -37,7 +37,8 @@ def compute_analyses(
     progressive_steps: int = 10,
     roles_mode: str = "auto",
 ) -> dict[str, Any]:
-    """Every analysis of spec 5 on `model` and (the first images of) `split`, as numpy arrays and dicts.
+    """Every analysis of the paper's learned units on `model` and (the first images of) `split`, as numpy
+    arrays and dicts.
 
     `roles_mode`: "paper" uses the 0.5/0.7 rad thresholds; "relative" the angle terciles (A.relative_roles);
     "auto" the thresholds unless they leave part- or categorical-units empty. Units for the dictionary
@@ -112,7 +113,7 @@ def compute_analyses(
 # --------------------------------------------------------------------------------------- claims
 @dataclass
 class Claim:
-    claim: str  # the paper's statement, with its spec section
+    claim: str  # the paper's statement
     measured: str  # our numbers
     verdict: str  # "consistent", "not observed" or "undetermined"
 
@@ -132,7 +133,8 @@ def _compare(cat: float, part: float, counts: tuple[int, int], larger: bool = Tr
 
 
 def claims(an: dict[str, Any]) -> list[Claim]:
-    """The paper's qualitative claims (spec 5.1-5.3) with the measured numbers, the unit counts behind them
+    """The paper's qualitative claims (docs/model.md, "The structure, in numbers") with the measured numbers,
+    the unit counts behind them
     and a verdict each. Groups are the paper's (part < 0.5 rad, categorical > 0.7 rad) whatever roles the
     figures use; a claim about a group with fewer than MIN_UNITS units says "not enough units"."""
     paper_roles = an["units"]["paper_role"]
@@ -146,17 +148,17 @@ def claims(an: dict[str, Any]) -> list[Claim]:
     q = s["angle_quantiles"]
     out.append(
         Claim(
-            "Part-units (angle < 0.5 rad) and categorical-units (angle > 0.7 rad) both exist, on a continuum (5.1)",
+            "Part-units (angle < 0.5 rad) and categorical-units (angle > 0.7 rad) both exist, on a continuum",
             f"{n_part} part, {n_mid} in-between, {n_cat} categorical; angle median {fmt(q['median'])} rad "
             f"(range {fmt(q['min'])}-{fmt(q['max'])})",
             "consistent" if min(counts) >= MIN_UNITS else "not enough units",
         )
     )
     for key, text in (
-        ("c_norm", "Categorical-units have larger classification weights ‖C_i‖ (5.1)"),
-        ("s_norm", "Categorical-units have stronger recurrent input ‖(S - I)_i‖ (5.1)"),
-        ("p_first_active_t2", "Categorical-units switch on later: larger P(z(1) = 0, z(2) > 0) (5.3)"),
-        ("mean_final_active", "When active, categorical-units have larger final values z_i(T) (5.2 Hierarchy)"),
+        ("c_norm", "Categorical-units have larger classification weights ‖C_i‖"),
+        ("s_norm", "Categorical-units have stronger recurrent input ‖(S - I)_i‖"),
+        ("p_first_active_t2", "Categorical-units switch on later: larger P(z(1) = 0, z(2) > 0)"),
+        ("mean_final_active", "When active, categorical-units have larger final values z_i(T)"),
     ):
         out.append(
             Claim(
@@ -168,7 +170,7 @@ def claims(an: dict[str, Any]) -> list[Claim]:
         )
     out.append(
         Claim(
-            "Categorical-units build up their activity over the iterations (5.2, 5.3)",
+            "Categorical-units build up their activity over the iterations",
             f"mean activity z(T)/z(1): categorical {fmt(cat['buildup'])}, part {fmt(part['buildup'])}{groups}",
             _compare(cat["buildup"], part["buildup"], counts),
         )
@@ -179,7 +181,7 @@ def claims(an: dict[str, Any]) -> list[Claim]:
     out.append(
         Claim(
             "Connections into part-units are ISTA-like: S - I falls on a line of negative slope against D^T D, "
-            "for part and categorical sources alike (5.2)",
+            "for part and categorical sources alike",
             f"part->part r = {fmt(pp['correlation'])}, slope {fmt(pp['slope'])}; categorical->part r = "
             f"{fmt(cp['correlation'])}, slope {fmt(cp['slope'])}{groups}",
             "not enough units"
@@ -192,7 +194,7 @@ def claims(an: dict[str, Any]) -> list[Claim]:
     cc = an["paper_blocks"]["blocks"]["categorical->categorical"]
     out.append(
         Claim(
-            "Among categorical-units: mostly negative connections, strong positive self-connections (5.2)",
+            "Among categorical-units: mostly negative connections, strong positive self-connections",
             f"fraction positive {fmt(cc['frac_positive'])}, "
             f"mean self-connection (S - I)_ii {fmt(cc.get('diag_mean'))} ({n_cat} categorical units)",
             "not enough units"
@@ -210,7 +212,7 @@ def claims(an: dict[str, Any]) -> list[Claim]:
     out.append(
         Claim(
             "Hierarchy: categorical-units get a larger share of input from categorical-units (afferent-weighted "
-            "angle, 5.2)",
+            "angle)",
             f"mean afferent-weighted angle: categorical {fmt(role_mean('categorical'))}, "
             f"part {fmt(role_mean('part'))}{groups}; Spearman with angle {fmt(rho_aw)}",
             _compare(role_mean("categorical"), role_mean("part"), counts),
@@ -220,7 +222,7 @@ def claims(an: dict[str, Any]) -> list[Claim]:
 
 
 def claims_markdown(items: list[Claim]) -> str:
-    rows = ["| paper's claim (spec section) | measured | verdict |", "|---|---|---|"]
+    rows = ["| paper's claim | measured | verdict |", "|---|---|---|"]
     rows += [f"| {c.claim} | {c.measured} | {c.verdict} |" for c in items]
     return "\n".join(rows)
 

@@ -193,7 +193,7 @@ def fig_overlap(an: dict[str, Any], max_points: int = 4000, seed: int = 0) -> go
 
 
 def fig_afferent(an: dict[str, Any]) -> go.Figure:
-    """Hierarchy statistic (spec 5.2): afferent-weighted angle against the unit's own angle."""
+    """Hierarchy statistic (docs/model.md): afferent-weighted angle against the unit's own angle."""
     u, aw = an["units"], an["afferent_angle"]
     fig = go.Figure()
     for role in A.ROLES:
@@ -217,7 +217,7 @@ def fig_afferent(an: dict[str, Any]) -> go.Figure:
 
 
 def fig_activity(an: dict[str, Any]) -> go.Figure:
-    """Activity over t by role (spec 5.3), and P(first active at t = 2) and mean final activity vs angle."""
+    """Activity over t by role (docs/model.md), and P(first active at t = 2) and mean final activity vs angle."""
     dyn, u = an["dynamics"], an["units"]
     T = dyn["mean_activity"].shape[0]
     fig = make_subplots(
@@ -308,7 +308,7 @@ def fig_class_units(an: dict[str, Any]) -> go.Figure:
 
 
 def figures(an: dict[str, Any]) -> list[tuple[str, str, go.Figure]]:
-    """(title, caption, figure) in the order of the paper's figure inventory (spec 5.6)."""
+    """(title, caption, figure) in the order of the paper's figures."""
     return [
         (
             "Dictionary",

@@ -1,4 +1,4 @@
-"""Reproduce the paper's results table and analyses (Rolfe & LeCun 2013; spec 4.1, 4.2, 5).
+"""Reproduce the paper's results table and analyses (Rolfe & LeCun 2013: its table 1, section 4 and analyses).
 
     python -m report.reproduce                    # train (or reuse) the three runs, write reports/paper.{md,html}
     python -m report.reproduce --reuse-only       # reports from finished run folders only, no training
@@ -7,7 +7,7 @@
 The three configurations of the paper are 784-400^11-10 (1.08% test error), 784-200^11-10 (1.21%) and the
 recurrence ablation 784-200^2-10 (1.49%). Each is trained with model.train.train from a preset (`faithful` by
 default) into <runs-dir>/<name>; a folder whose config.json says status "finished" is reused. For T = 2 the
-authors cut the encoder bound (spec 3.3): we use e_bound = 1.25/2/2. The analyses of the report run on the
+authors cut the encoder bound (docs/model.md): we use e_bound = 1.25/2/2. The analyses of the report run on the
 400-unit model.
 """
 
@@ -38,7 +38,7 @@ MACHINE_FILE = "machine.json"  # written beside a run we train: where it ran (de
 
 @dataclass(frozen=True)
 class PaperRun:
-    """One row of the paper's table (spec 4.1, 4.2) and how we configure it."""
+    """One row of the paper's table and how we configure it."""
 
     name: str  # run folder name under --runs-dir
     hidden: int
@@ -61,7 +61,7 @@ PAPER_RUNS = (
         2,
         1.49,
         e_bound=1.25 / 2 / 2,
-        note="encoder bound cut to 1.25/2/2 = 0.3125 as in the authors' T = 2 runs (spec 3.3); the paper's "
+        note="encoder bound cut to 1.25/2/2 = 0.3125 as in the authors' T = 2 runs (docs/model.md); the paper's "
         "1.25/(T-1) would be 1.25",
     ),
 )
@@ -223,7 +223,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:
-    """The side-by-side table of spec 4.1/4.2 numbers and ours, as a Markdown pipe table."""
+    """The side-by-side table of the paper's numbers and ours, as a Markdown pipe table."""
     out = [
         "| configuration | paper test error | our test error | our val error | best / total epochs | wall time "
         "| device | seed | recipe |",
@@ -267,7 +267,7 @@ def write_reports(
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()),
     ]
     notes = [
-        "Paper numbers: Rolfe & LeCun 2013, table 1 and section 4 (spec 4.1, 4.2); the paper reports one run "
+        "Paper numbers: Rolfe & LeCun 2013, table 1 and section 4; the paper reports one run "
         "per configuration, no error bars.",
         f"T = 2: {PAPER_RUNS[2].note}.",
     ]

@@ -83,7 +83,7 @@ def test_cell_members_lists_one_cell():
 
 
 def test_every_callback_that_calls_the_api_is_async():
-    """Dash runs plain `def` callbacks on the event loop (spec stack.md): I/O callbacks must be `async def`."""
+    """Dash runs plain `def` callbacks on the event loop: I/O callbacks must be `async def`."""
     import inspect
     import re
 
