@@ -174,8 +174,9 @@ class DrSAE(nn.Module):
         """Reconstruction D z, for any (..., n_hidden)."""
         return F.linear(z, self.D)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> DrSAEOutput:
-        traj = self.trajectory(x)
+    def forward(self, x: Tensor, y: Tensor | None = None, trajectory: Tensor | None = None) -> DrSAEOutput:
+        """`trajectory`: z(1) ... z(T) already computed from x by another route (the trainer's fast path)."""
+        traj = self.trajectory(x) if trajectory is None else trajectory
         z = traj[-1]  # (B, n_hidden)
         recon = self.decode(z)  # (B, n_in)
         logits = self.classify(z)  # (B, n_classes)

@@ -21,6 +21,7 @@ from model.data import DATASETS
 OPTIMIZERS = ("sgd", "adam")
 CLASSIFIER_OPTIMIZERS = ("same", "adam")
 SCHEDULES = ("paper", "cosine", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with hardware bf16, else fp32
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ BOUNDS: dict[str, Bound] = {
     "e_bound": Bound(0, integer=False, low_open=True),
     "seed": Bound(0, 2**31 - 1),
     "time_limit": Bound(0, integer=False, low_open=True),
+    "train_limit": Bound(1),
+    "eval_limit": Bound(1),
+    "threads": Bound(1),
 }
 
 
@@ -109,6 +113,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     cuda_graphs: bool = True  # capture the training step as a CUDA graph (Adam, one device)
     threads: int | None = None  # torch CPU threads; None: torch's default
+    precision: str = "auto"  # matmuls of the training step; fp32 master weights either way (docs/training.md)
+    manual_backward: bool = True  # BPTT through the T iterations by hand, dS as one matmul (model/fast_trajectory.py)
     time_limit: float | None = None  # seconds; stops cleanly after the epoch that passes it
 
     def __post_init__(self) -> None:
@@ -121,6 +127,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.dataset in DATASETS, f"dataset must be one of {DATASETS}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0), "nesterov needs sgd with momentum"),
             (
                 self.classifier_optimizer in CLASSIFIER_OPTIMIZERS,

@@ -4,7 +4,7 @@
     python -m model.train --preset smoke                         # seconds on a CPU
     torchrun --nproc_per_node=2 -m model.train --preset smoke    # data-parallel (gloo on CPU, nccl on GPU)
 
-One loop (spec 3): per-matrix learning rates, backpropagation through all T iterations, projection of
+One loop (docs/model.md): per-matrix learning rates, backpropagation through all T iterations, projection of
 the norm bounds after updates, validation every epoch, the best-validation model kept, test error of that
 model reported at the end. A run folder holds model.safetensors (best), config.json, metrics.jsonl and
 state.pt (for --resume). Ctrl-C or SIGTERM stops after the current step with a resumable checkpoint.
@@ -26,16 +26,24 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, data
+from model import checkpoint, data, fast_trajectory, preflight, progress
 from model.analysis import role_metrics
 from model.drsae import DrSAE
-from model.presets import PRESETS, TrainConfig, preset
+from model.presets import DEFAULT, PRESETS, TrainConfig, preset
 
 ProgressFn = Callable[[dict[str, Any]], None]
 STAT_KEYS = ("reconstruction", "sparsity", "classification", "errors")
 
 
 # ------------------------------------------------------------------------------------ helpers
+SEED_STRIDE = 100003  # a prime larger than any epoch count: (seed, epoch) pairs never share a shuffle seed
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an epoch's shuffle: reproducible per (seed, epoch), and the same after a resume."""
+    return seed * SEED_STRIDE + epoch
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -177,7 +185,8 @@ def make_optimizer(model: DrSAE, cfg: TrainConfig, graphed: bool) -> Optimizers:
     def build(gs: list[dict[str, Any]], kind: str) -> torch.optim.Optimizer:
         if kind == "sgd":
             return SGD(gs, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-        return torch.optim.Adam(gs, lr=cfg.lr, capturable=graphed)
+        # fused: one kernel for all of Adam's element-wise work; on a CPU 1/3 to 1/8 the time of the default
+        return torch.optim.Adam(gs, lr=cfg.lr, capturable=graphed, fused=not graphed or None)
 
     opts = [build(rest, cfg.optimizer)]
     if own:
@@ -233,6 +242,8 @@ class Stepper:
         # schedule costs one tiny copy per step instead of one per parameter group.
         self.tensor_lr = isinstance(opt.param_groups[0]["lr"], torch.Tensor)
         self.base_lr = torch.tensor(float(cfg.lr), device=self.device)
+        self.precision = fast_trajectory.resolve_precision(cfg.precision, self.device)
+        self.forward = fast_trajectory.make_forward(model, net, self.precision, cfg.manual_backward)
 
     def set_lr(self, base: float) -> None:
         if self.tensor_lr:
@@ -245,7 +256,7 @@ class Stepper:
         cfg = self.cfg
         x = self.train.x.index_select(0, self.idx)
         y = self.train.y.index_select(0, self.idx)
-        out = self.net(x, y)
+        out = self.forward(x, y)
         L = out.losses
         loss = cfg.rec_weight * L["reconstruction"] + cfg.l1_weight * L["sparsity"]
         if supervised:
@@ -425,6 +436,11 @@ def train(
             )
 
     started = time.time() - state.seconds
+    session_start, session_epoch0 = time.time(), state.epoch
+    bar = None
+    if progress_bar and rank == 0 and sys.stderr.isatty():
+        bar = progress.ConsoleProgress(total_epochs, steps_per_epoch, cfg.batch_size * world_size)
+        bar.start()
     if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
         save_resume_state()
     try:
@@ -432,9 +448,11 @@ def train(
             epoch = state.epoch
             supervised = epoch >= cfg.unsup_epochs
             phase = "supervised" if supervised else "unsupervised"
-            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
             perm = perm[rank::world_size][:per_rank].to(device)
             t0 = time.time()
+            if bar:
+                bar.start_epoch()
             for i in range(steps_per_epoch):
                 sup_step = state.step - cfg.unsup_epochs * steps_per_epoch
                 base = learning_rate(
@@ -451,17 +469,10 @@ def train(
                 state.samples += cfg.batch_size * world_size
                 if (should_stop and should_stop()) or term["flag"]:
                     raise StopTraining("cancelled")
-                if progress_bar and rank == 0 and sys.stderr.isatty() and (i % 20 == 0 or i == steps_per_epoch - 1):
-                    bar = "#" * int(30 * (i + 1) / steps_per_epoch)
+                if bar and (i % 20 == 0 or i == steps_per_epoch - 1):
                     rec, l1, ce, errs = (v / (i + 1) for v in stepper.stats.tolist())  # running means
-                    last_val = f" | val err {state.extra['val_error']:.2f}%" if "val_error" in state.extra else ""
-                    print(
-                        f"\repoch {epoch + 1}/{total_epochs} {phase[:5]} [{bar:<30}] {i + 1}/{steps_per_epoch} "
-                        f"rec {rec:.4f} l1 {l1:.3f} ce {ce:.3f} err {100 * errs / cfg.batch_size:.1f}%{last_val}",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    means = {"rec": rec, "l1": l1, "ce": ce, "err%": 100 * errs / cfg.batch_size}
+                    bar.update(epoch, phase, i + 1, means, state.extra.get("val_error"))
             sums = stepper.take_stats().cpu()
             if world_size > 1:
                 dist.all_reduce(sums)
@@ -495,11 +506,18 @@ def train(
                     **role_metrics(model),
                     "epoch_seconds": epoch_seconds,
                     "seconds": state.seconds,
+                    **progress.speed_fields(
+                        images=n_seen,
+                        epoch_seconds=epoch_seconds,
+                        epochs_done=state.epoch,
+                        total_epochs=total_epochs,
+                        session_seconds=time.time() - session_start,
+                        session_epochs=state.epoch - session_epoch0,
+                        time_left=cfg.time_limit - state.seconds if cfg.time_limit else None,
+                    ),
                 }
                 checkpoint.append_metrics(out_dir, row)
                 save_resume_state()
-                if progress_bar and sys.stderr.isatty():
-                    print("\r", end="", file=sys.stderr)
                 print(
                     f"epoch {state.epoch:4d}/{total_epochs} {phase:12s} loss rec {train_m['reconstruction']:.4f} "
                     f"l1 {train_m['sparsity']:.3f} ce {train_m['classification']:.4f} | train err "
@@ -508,6 +526,8 @@ def train(
                 )
                 if on_progress:
                     on_progress(row)
+                if bar:
+                    bar.epoch_done()
                 if supervised and cfg.patience and state.bad_epochs >= cfg.patience:
                     stop, stop_reason = True, "early stopping"
                 if cfg.time_limit and state.seconds >= cfg.time_limit:
@@ -531,6 +551,8 @@ def train(
             print(f"\nstopped ({stop_reason}); resume with --resume --out {out_dir}", file=sys.stderr)
         return {"status": stop_reason, "out": str(out_dir)}
     finally:
+        if bar:
+            bar.stop()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
 
@@ -568,7 +590,9 @@ def threading_main() -> bool:
 # -------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="recipe to start from (default fast)")
+    p.add_argument(
+        "--preset", default=DEFAULT, choices=sorted(PRESETS), help=f"recipe to start from (default {DEFAULT})"
+    )
     p.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-<hidden>x<T>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its state.pt")
     p.add_argument("--hidden", type=int, help="hidden units")
@@ -624,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfg = config_from_args(args)
         out = out or default_out(cfg)
-        data.load_arrays(cfg.dataset)  # fail early, with the fetch command, if the data is missing
+        # device, data, batch and (rank 0, which writes it) the output folder, before anything starts
+        preflight.check_run(cfg, out if rank == 0 else None, resume=args.resume, world_size=world_size)
         if world_size > 1:
             dev = resolve_device(cfg.device)
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")

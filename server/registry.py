@@ -29,6 +29,7 @@ from server.config import Settings
 from server.store import StorageError, Store
 
 log = logging.getLogger("drsae.registry")
+DEFAULT_MODEL = "default"  # the shipped model the dashboard opens with (models/default)
 T_ = TypeVar("T_")
 
 
@@ -207,7 +208,12 @@ class Registry:
         return found
 
     def entries(self) -> list[ModelEntry]:
-        return list(self.scan().values())
+        """Shipped models first, the one named DEFAULT_MODEL ahead of them (the dashboard opens the first),
+        then jobs' models, newest job first."""
+        return sorted(
+            self.scan().values(),
+            key=lambda e: (e.source != "shipped", e.id != DEFAULT_MODEL, -(e.job_id or 0), e.id),
+        )
 
     def entry(self, model_id: str) -> ModelEntry | None:
         with self._lock:

@@ -19,6 +19,7 @@ def test_bench_writes_a_figure_file(tmp_path) -> None:
     assert result["threads"] == 1 and result["torch"] == torch.__version__ and result["machine"]
     assert result["command"].startswith("python bench/train_speed.py --data synthetic")
     assert len(result["all_baseline_epoch_seconds"]) == len(result["all_project_epoch_seconds"]) == 2
+    assert train_speed.main([*argv, "--recipe", "adam", "--out", str(tmp_path / "adam.json")]) == 0
     assert result["speedup"] == result["baseline_epoch_seconds"] / result["project_epoch_seconds"] > 0
 
 
@@ -42,3 +43,14 @@ def test_baseline_step_equals_the_models_loss_gradient() -> None:
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert not torch.equal(a.E, E0)  # a step was taken
+
+
+def test_stock_optimizer_follows_the_recipe() -> None:
+    from model.presets import preset
+
+    model = DrSAE(784, 8, 10, 3)
+    sgd = train_speed.stock_optimizer(model, preset("faithful"))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
+    lrs = {g["name"]: g["lr"] for g in sgd.param_groups}
+    assert lrs["E"] == lrs["b"] * 0.25 and lrs["D"] == 0.02 * 0.25  # the E/D factor, as the trainer does
+    assert isinstance(train_speed.stock_optimizer(model, preset("adam")), torch.optim.Adam)

@@ -29,8 +29,8 @@ def main() -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     out = sys.argv[1]
-    cfg = preset("smoke", hidden=16, T=3, train_limit=400, eval_limit=100, batch_size=50, unsup_epochs=1, epochs=1,
-                 threads=1, device="cpu", seed=rank)
+    small = dict(hidden=16, T=3, train_limit=400, eval_limit=100, batch_size=50, unsup_epochs=1, epochs=1)
+    cfg = preset("smoke", threads=1, device="cpu", seed=rank, **small)
     # seed=rank: ranks start from different initial weights; DDP must broadcast rank 0's
     train_mod.DrSAE = Recorded
     summary = train_mod.train(cfg, os.path.join(out, "run"), rank=rank, world_size=world, progress_bar=False)
@@ -42,8 +42,14 @@ def main() -> None:
         verdict = {"world": world, "identical": same, "status": summary["status"], "moved": summary.get("epochs")}
         with open(os.path.join(out, "verdict.json"), "w") as f:
             json.dump(verdict, f)
+    dist.barrier()  # both ranks are done with gloo before either tears it down
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter's teardown: gloo's threads sometimes abort there ("terminate called without an
+    # active exception"), after the verdict is written; the test checks the verdict, not the teardown.
+    os._exit(0)

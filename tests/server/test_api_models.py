@@ -402,3 +402,10 @@ def test_a_corrupt_dataset_is_listed_with_what_is_wrong(
         items = {d["name"]: d for d in c.get("/api/datasets").json()["data"]}
     assert set(items) == {"mnist"}
     assert items["mnist"]["splits"] == {} and "mnist" in items["mnist"]["error"]
+
+
+def test_the_default_model_is_listed_first(client: TestClient, settings: Settings) -> None:
+    tiny_run(settings.models_dir, hidden=8, T=2, name="aaa")
+    tiny_run(settings.models_dir, hidden=8, T=2, name="default")
+    ids = [m["id"] for m in client.get("/api/models").json()["data"]]
+    assert ids[0] == "default" and ids.index("aaa") < ids.index("tiny")  # then the rest by name
