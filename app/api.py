@@ -82,15 +82,8 @@ async def models() -> list[dict[str, Any]]:
     return (await _request("GET", "/models"))["data"]
 
 
-async def model(model_id: str) -> dict[str, Any]:
-    return await _request("GET", f"/models/{model_id}")
 
 
-async def encode(
-    model_id: str, image: list[list[float]] | str, preprocess: str = "none", reconstructions: bool = True
-) -> dict[str, Any]:
-    body = {"image": image, "preprocess": preprocess, "reconstructions": reconstructions}
-    return await _request("POST", f"/models/{model_id}/encode", json=body)
 
 
 async def units(model_id: str) -> dict[str, Any]:
@@ -105,8 +98,6 @@ async def evaluation(model_id: str) -> dict[str, Any]:
     return await _request("GET", f"/models/{model_id}/evaluation")
 
 
-async def datasets() -> list[dict[str, Any]]:
-    return (await _request("GET", "/datasets"))["data"]
 
 
 async def samples(dataset: str, split: str = "test", start: int = 0, count: int = 24) -> dict[str, Any]:
@@ -135,8 +126,11 @@ async def jobs(limit: int = 50) -> list[dict[str, Any]]:
     return (await _request("GET", "/jobs", params={"limit": limit}))["data"]
 
 
-async def job(job_id: int) -> dict[str, Any]:
-    return await _request("GET", f"/jobs/{job_id}")
+async def job_options() -> dict[str, Any]:
+    """The presets, datasets and field ranges a job may use (JobOptions)."""
+    return await _request("GET", "/jobs/options")
+
+
 
 
 async def job_metrics(job_id: int) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The hook the server calls: build the single Dash app on the FastAPI instance (docs/api.md, spec stack.md).
+"""The hook the server calls: build the single Dash app on the FastAPI instance (docs/api.md).
 
 `server/main.py` registers every /api route first, then calls `attach(api)`. One Dash app per process.
 """
@@ -19,7 +19,6 @@ from app import api as api_client
 from app.layout import shell
 
 REPO = Path(__file__).resolve().parent.parent
-_APP: Dash | None = None
 
 
 class _DashFirstRequest:
@@ -49,7 +48,6 @@ class _DashFirstRequest:
 
 def attach(api: fastapi.FastAPI) -> None:
     """Create the Dash app at "/" on `api`; the API client (app/api.py) calls `api` in-process."""
-    global _APP
     api_client.configure(api)
     dash_app = Dash(
         __name__,
@@ -68,4 +66,3 @@ def attach(api: fastapi.FastAPI) -> None:
     # Dash keeps pages and callbacks in globals: one Dash app per process (a second attach gets no callbacks).
     importlib.import_module("app.callbacks.all")
     api.add_middleware(_DashFirstRequest, dash_app=dash_app)
-    _APP = dash_app

@@ -152,13 +152,13 @@ def heatmap_figure(
     shapes = []
     for g in groups[1:]:
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=g["start"] - 0.5, y1=g["start"] - 0.5,
-                           line=dict(color="#fff", width=1)))  # fmt: skip
+                           line=dict(color="#fff", width=1)))
     for g in groups:
         color = CLASS_COLORS[g["cls"]] if g["cls"] is not None else ROLE_COLORS[g["role"]]
         fig.add_annotation(
             x=0, xref="paper", xanchor="right", y=(g["start"] + g["stop"] - 1) / 2, yref="y",
             text=f"{g['label']} ({g['stop'] - g['start']})", showarrow=False, font=dict(size=10, color=color),
-        )  # fmt: skip
+        )
     fig.update_layout(shapes=shapes)
     return fig
 
@@ -196,13 +196,13 @@ def curves_figure(
                 hovertemplate=f"unit %{{customdata}} (class {class_names[c]})<br>t = %{{x}}<br>z = %{{y:.3f}}"
                 "<br>click to steer it<extra></extra>",
             )
-        )  # fmt: skip
+        )
     fig.add_trace(
         go.Scatter(
             x=ts, y=[None] * T, mode="lines+markers", name="hovered unit", showlegend=False, hoverinfo="skip",
             line=dict(color="#111", width=3.5), marker=dict(size=5),
         )
-    )  # fmt: skip
+    )
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
     fig.update_yaxes(title_text="activity z", rangemode="tozero")
     return fig
@@ -225,7 +225,7 @@ def probabilities_figure(
                 line=dict(color=CLASS_COLORS[c], width=2), marker=dict(size=6, symbol=CLASS_SYMBOLS[c]),
                 hovertemplate=f"class {class_names[c]}<br>t = %{{x}}<br>p = %{{y:.3f}}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     for c in range(10):
         fig.add_trace(
             go.Scatter(
@@ -234,7 +234,7 @@ def probabilities_figure(
                 hovertemplate=f"class {class_names[c]} before the intervention<br>t = %{{x}}<br>p = %{{y:.3f}}"
                 "<extra></extra>",
             )
-        )  # fmt: skip
+        )
     fig.update_xaxes(title_text="iteration t", dtick=1, range=[0.8, T + 0.2])
     fig.update_yaxes(title_text="probability", range=[0, 1.02])
     return fig
@@ -277,7 +277,7 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
                 hovertemplate="unit %{customdata[0]}<br>angle %{x:.2f} rad<br>||C_i|| %{y:.2f}"
                 "<br>class %{customdata[1]}<br>||(S-I)_i|| %{customdata[2]:.2f}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     part, cat = thresholds.get("part", 0.5), thresholds.get("categorical", 0.7)
     shapes = [
         dict(type="line", x0=v, x1=v, yref="paper", y0=0, y1=1, line=dict(color="#555", dash="dash", width=1))
@@ -293,7 +293,7 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
                     x=[u["angle"]], y=[u["c_norm"]], mode="markers", name=f"unit {selected}", hoverinfo="skip",
                     marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#ff2d55", width=3)),
                 )
-            )  # fmt: skip
+            )
     fig.update_layout(shapes=shapes, uirevision="scatter")
     fig.update_xaxes(title_text="encoder-decoder angle (rad)")
     fig.update_yaxes(title_text="||C_i|| (classification weight norm)")
@@ -325,7 +325,7 @@ def class_weights_figure(weights: Sequence[float]) -> go.Figure:
             hovertemplate="class %{x}: %{y:.3f}<extra></extra>",
         ),
         layout=_base_layout(margin=dict(l=50, r=10, t=10, b=40)),
-    )  # fmt: skip
+    )
     fig.update_xaxes(title_text="class", type="category")
     fig.update_yaxes(title_text="weight C[class, k]", zeroline=True, zerolinecolor="#888")
     return fig
@@ -342,7 +342,7 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     if not rows:
         return empty_figure("No epochs yet: pick a job (curves appear after its first epoch)")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("loss terms (train solid, validation dotted)", "error rate (%)"))  # fmt: skip
+                        subplot_titles=("loss terms (train solid, validation dotted)", "error rate (%)"))
     epochs = [r["epoch"] for r in rows]
     colors = dict(zip(LOSS_TERMS, ("#0072B2", "#E69F00", "#D55E00"), strict=True))
     for split in ("train", "val"):
@@ -354,13 +354,13 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
                 go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{split} {term}", legendgroup=term,
                            line=dict(color=colors[term], dash=LOSS_DASH[split]), marker=dict(size=4)),
                 row=1, col=1,
-            )  # fmt: skip
+            )
     for key, color, name in (("train_error", "#999999", "train"), ("val_error", "#0072B2", "validation"),
-                             ("test_error", "#009E73", "test")):  # fmt: skip
+                             ("test_error", "#009E73", "test")):
         ys = [r.get(key) for r in rows]
         if any(y is not None for y in ys):
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{name} error",
-                                     line=dict(color=color), marker=dict(size=4)), row=2, col=1)  # fmt: skip
+                                     line=dict(color=color), marker=dict(size=4)), row=2, col=1)
     switch = next((r["epoch"] for r in rows if r.get("phase") == "supervised"), None)
     if switch is not None and any(r.get("phase") == "unsupervised" for r in rows):
         x = switch - 0.5
@@ -368,9 +368,9 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
             fig.add_vline(x=x, line=dict(color="#D55E00", dash="dash", width=1.5), row=row, col=1)
         fig.add_annotation(x=x, y=0.985, yref="paper", yanchor="top", text=" discriminative training starts",
                            showarrow=False, xanchor="left", font=dict(size=11, color="#D55E00"),
-                           bgcolor="rgba(255,255,255,0.8)")  # fmt: skip
+                           bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
-                                     legend=dict(orientation="h", y=-0.15)))  # fmt: skip
+                                     legend=dict(orientation="h", y=-0.15)))
     fig.update_yaxes(type="log", dtick="D2", row=1, col=1)
     fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(epochs) / 12)))
     fig.update_xaxes(title_text="epoch", row=2, col=1)
@@ -387,7 +387,7 @@ ROLE_METRIC_COLORS = {
     "role_part": ROLE_COLORS["part"], "role_intermediate": ROLE_COLORS["intermediate"],
     "role_categorical": ROLE_COLORS["categorical"], "angle_q25": "#88CCEE", "angle_q50": "#332288",
     "angle_q75": "#88CCEE", "spearman_angle_c": "#117733",
-}  # fmt: skip
+}
 
 
 def role_metric_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -405,9 +405,9 @@ def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) ->
     panels = [(name, [k for k in ks if k in keys]) for name, ks in ROLE_METRIC_KEYS.items()]
     panels = [(name, ks) for name, ks in panels if ks]
     titles = {"counts": "units per role", "angles": "encoder-decoder angle (rad), quartiles",
-              "correlation": "Spearman(angle, ||C_i||)"}  # fmt: skip
+              "correlation": "Spearman(angle, ||C_i||)"}
     fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        subplot_titles=[titles[n] for n, _ in panels])  # fmt: skip
+                        subplot_titles=[titles[n] for n, _ in panels])
     epochs = [r.get("epoch") for r in rows]
     for i, (_, ks) in enumerate(panels, start=1):
         for k in ks:
@@ -416,9 +416,9 @@ def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) ->
                 go.Scatter(x=epochs, y=[r.get(k) for r in rows], mode="lines+markers", name=k,
                            line=dict(color=ROLE_METRIC_COLORS.get(k, "#555"), dash=dash), marker=dict(size=4)),
                 row=i, col=1,
-            )  # fmt: skip
+            )
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
-                                     legend=dict(orientation="h", y=-0.15)))  # fmt: skip
+                                     legend=dict(orientation="h", y=-0.15)))
     fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
     return fig
 
@@ -435,14 +435,8 @@ def confusion_figure(confusion: Sequence[Sequence[int]]) -> go.Figure:
             hovertemplate="true %{y}, predicted %{x}: %{text} digits<br>click to list them<extra></extra>",
         ),
         layout=_base_layout(margin=dict(l=60, r=10, t=10, b=50)),
-    )  # fmt: skip
+    )
     fig.update_xaxes(title_text="predicted class", side="bottom", constrain="domain", fixedrange=True)
     fig.update_yaxes(title_text="true class", autorange="reversed", scaleanchor="x", fixedrange=True)
     return fig
 
-
-def error_rate(confusion: Sequence[Sequence[int]]) -> float:
-    """Percentage of off-diagonal counts."""
-    c = np.asarray(confusion, dtype=float)
-    total = c.sum()
-    return float(100 * (total - np.trace(c)) / total) if total else math.nan

@@ -1,6 +1,6 @@
 """Stable element ids shared by pages, callbacks, static/*.js and the browser tests.
 
-The first block is the public contract of the browser tests (issue 5); keep those names.
+The first block is the public contract of the browser tests; keep those names.
 """
 
 # Contract with the browser tests.
@@ -17,6 +17,7 @@ MODELS_STORE = "models-store"
 MODELS_INTERVAL = "models-interval"
 MODELS_DIRTY = "models-dirty"
 MODEL_INFO = "model-info"
+MODELS_NOTICE = "models-notice"  # why the model list could not be loaded
 NAV = "nav"
 
 # Dynamics page.
@@ -105,6 +106,7 @@ SELECTED_JOB = "selected-job"
 TRAINING_CURVES = "training-curves"
 ROLE_CURVES = "role-curves"
 JOB_PENDING = "job-pending"
+JOB_OPTIONS = "job-options"  # the API's JobOptions: presets, datasets, ranges
 
 # Evaluation page.
 CONFUSION = "confusion-graph"

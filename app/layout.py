@@ -49,6 +49,7 @@ def shell() -> html.Div:
                                 className="model-dropdown",
                             ),
                             html.Span(id=ids.MODEL_INFO, className="model-info"),
+                            html.Span(id=ids.MODELS_NOTICE, className="error", role="alert"),
                         ],
                     ),
                 ],

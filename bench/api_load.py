@@ -3,7 +3,7 @@
     python bench/api_load.py                       # starts `uvicorn server.main:app` on a free loopback port
     python bench/api_load.py --url http://127.0.0.1:8000 --model default
 
-Targets (issue 4): median server time (the X-Process-Time header) <= 5 ms, and >= 200 requests/s with 16
+Targets: median server time (the X-Process-Time header) <= 5 ms, and >= 200 requests/s with 16
 concurrent clients and no errors. Loopback only, a bounded number of requests. Figures go to
 bench/results/api_load.json and stdout.
 """
@@ -46,7 +46,7 @@ def start_server(models_dir: str | None, var_dir: str | None) -> tuple[subproces
     if var_dir:
         env["DRSAE_VAR_DIR"] = var_dir
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]  # fmt: skip
+           "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -45,9 +45,9 @@ def start(port: int, root: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "PYTHONPATH": str(REPO), "DRSAE_MODELS_DIR": str(root / "models"), "DRSAE_VAR_DIR": str(root / "var"),
         "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu", "DRSAE_MAX_JOBS": "0", "DRSAE_BODY_TIMEOUT_S": "2",
-    }  # fmt: skip
+    }
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]  # fmt: skip
+           "--log-level", "warning", "--no-access-log"]
     with open(root / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=log)
     deadline = time.monotonic() + 90
@@ -65,7 +65,7 @@ def stalled_body(port: int) -> tuple[int, str]:
     """Headers promise 100 bytes, 10 arrive, then nothing: the server must answer 408, not wait for ever."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 100\r\n\r\n{\"preset\":")  # fmt: skip
+                  b"Content-Length: 100\r\n\r\n{\"preset\":")
         data = s.recv(4096).decode(errors="replace")
     status = int(data.split(" ", 2)[1])
     return status, data.split("\r\n\r\n", 1)[-1]
@@ -98,16 +98,16 @@ def bad_inputs(base: str, port: int) -> list[dict[str, Any]]:
         ("job page of 1000", lambda: c.get("/api/jobs?limit=1000")),
         ("3 MB body", lambda: c.post("/api/models/tiny/encode", content=b"{" + b" " * 3_000_000 + b"}",
                                      headers=JSON_CT)),
-    ]  # fmt: skip
+    ]
     out = []
     for name, call in cases:
         r = call()
         is_json = r.headers.get("content-type", "").startswith("application/json")
         out.append({"input": name, "status": r.status_code, "json": is_json, "detail": r.json().get("detail")
-                    if is_json else r.text[:200]})  # fmt: skip
+                    if is_json else r.text[:200]})
     status, body = stalled_body(port)
     out.append({"input": "body that never completes", "status": status, "json": body.startswith("{"),
-                "detail": json.loads(body)["detail"] if body.startswith("{") else body[:200]})  # fmt: skip
+                "detail": json.loads(body)["detail"] if body.startswith("{") else body[:200]})
     codes = []  # flood: queue jobs until refused
     for _ in range(100):
         codes.append(c.post("/api/jobs", json=SMOKE).status_code)
@@ -115,17 +115,17 @@ def bad_inputs(base: str, port: int) -> list[dict[str, Any]]:
             break
     r = c.post("/api/jobs", json=SMOKE)
     out.append({"input": f"job flood ({codes.count(202)} accepted, then refused)", "status": r.status_code,
-                "json": True, "detail": r.json()["detail"]})  # fmt: skip
+                "json": True, "detail": r.json()["detail"]})
     still = c.get(f"/api/jobs/{jid}").json()["status"]
     out.append({"input": "the job the cross-site requests aimed at", "status": 200, "json": True,
-                "detail": f"still {still}"})  # fmt: skip
+                "detail": f"still {still}"})
     return out
 
 
 def run_schemathesis(url: str, examples: int) -> dict[str, Any]:
     cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--max-examples",
            str(examples), "--exclude-path-regex", "/events$", "--exclude-checks", "positive_data_acceptance",
-           "--seed", "1", "--no-color"]  # fmt: skip
+           "--seed", "1", "--no-color"]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     text = p.stdout + p.stderr
@@ -151,7 +151,7 @@ def main() -> int:
     from tests.helpers import tiny_run
 
     record: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "machine": platform.machine(), "cpus": os.cpu_count()}  # fmt: skip
+                              "machine": platform.machine(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="drsae-hardening-") as tmp:
         root = Path(tmp)
         tiny_run(root / "models", hidden=64, T=5, name="tiny")
@@ -177,11 +177,11 @@ def main() -> int:
         print(f"{'ok ' if good else 'BAD'} {row['status']} {row['input']}: {row['detail']}")
     st = record["schemathesis"]
     print(f"schemathesis: {st['generated']} cases, {st['passed']} passed, {st['failed']} failed "
-          f"(exit {st['exit_code']}, {st['seconds']} s)")  # fmt: skip
+          f"(exit {st['exit_code']}, {st['seconds']} s)")
     ok &= st["exit_code"] == 0
     for r in record.get("load", []):
         print(f"load {r['side']} px x{r['clients']}: health median {r['health_median_ms']} ms, p95 "
-              f"{r['health_p95_ms']} ms; encode {r['encode_statuses']}")  # fmt: skip
+              f"{r['health_p95_ms']} ms; encode {r['encode_statuses']}")
         ok &= r["health_median_ms"] < 100
     print(f"server alive at the end: {record['server_alive']}; tracebacks in its log: {record['tracebacks_in_log']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

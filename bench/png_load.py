@@ -59,9 +59,9 @@ def drawing(side: int) -> str:
 
 def start_server(port: int, models_dir: str, var_dir: str) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(REPO), "DRSAE_MODELS_DIR": models_dir, "DRSAE_VAR_DIR": var_dir,
-                        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"}  # fmt: skip
+                        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"}
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]  # fmt: skip
+           "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -147,9 +147,9 @@ def main() -> int:
         print(f"{r['side']}x{r['side']} RGBA PNG ({r['png_bytes'] / 1024:.0f} KB body), {r['clients']} clients, "
               f"{r['seconds']:g} s: encode answers {r['encode_statuses']}; /api/health median "
               f"{r['health_median_ms']} ms, p95 {r['health_p95_ms']} ms, max {r['health_max_ms']} ms over "
-              f"{r['health_probes']} probes [{'ok' if ok else 'over'} the {TARGET_MS:g} ms target]")  # fmt: skip
+              f"{r['health_probes']} probes [{'ok' if ok else 'over'} the {TARGET_MS:g} ms target]")
     record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "runs": runs}  # fmt: skip
+              "cpus": os.cpu_count(), "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0 if all(r["health_median_ms"] < TARGET_MS for r in runs) else 1

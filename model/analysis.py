@@ -1,7 +1,7 @@
-"""The paper's analyses (spec section 5) as pure functions: tensors in, numpy arrays and dicts out.
+"""The paper's analyses (its section 5; docs/model.md) as pure functions: tensors in, numpy arrays and dicts out.
 
 No plotting and no files here: the API (server/), the dashboard (through the API) and the paper report
-(model/reproduce.py) all call these.
+(report/reproduce.py) all call these.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from model.drsae import DrSAE
 
-PART_MAX_ANGLE = 0.5  # rad: encoder-decoder angle below which a unit is a part-unit (spec 5.1)
+PART_MAX_ANGLE = 0.5  # rad: encoder-decoder angle below which a unit is a part-unit (docs/model.md)
 CATEGORICAL_MIN_ANGLE = 0.7  # rad: above which it is a categorical-unit
 ROLES = ("part", "intermediate", "categorical")
 
@@ -39,7 +39,7 @@ def relative_roles(angles: np.ndarray, fraction: float = 1 / 3) -> np.ndarray:
     """Roles by rank of the angle instead of the fixed 0.5/0.7 rad thresholds: the lowest `fraction` of
     units are "part", the highest "categorical", the rest "intermediate".
 
-    The paper stresses that the roles form a continuum (spec 5.1) and its thresholds were set for its own
+    The paper stresses that the roles form a continuum (docs/model.md) and its thresholds were set for its own
     SGD-trained model; a model whose angles all fall on one side of them (an Adam-trained one, say) can
     still be compared along that continuum this way. Ties are broken by unit index.
     """
@@ -58,7 +58,7 @@ def relative_roles(angles: np.ndarray, fraction: float = 1 / 3) -> np.ndarray:
 def unit_roles(model: DrSAE) -> dict[str, np.ndarray]:
     """Per unit: angle, role, the class it projects to most strongly, ||C_i|| and ||(S - I)_i||.
 
-    'class' is argmax_k C[k, i] (the strongest positive classification projection, spec 5.1);
+    'class' is argmax_k C[k, i] (the strongest positive classification projection, docs/model.md);
     ||(S - I)_i|| is the norm of unit i's incoming recurrent row.
     """
     angles = encoder_decoder_angles(model)
@@ -122,7 +122,7 @@ def _roles(model: DrSAE, roles: np.ndarray | None) -> np.ndarray:
 # ------------------------------------------------------------------------ activity over time
 @torch.no_grad()
 def activity_dynamics(model: DrSAE, x: Tensor, roles: np.ndarray | None = None) -> dict[str, Any]:
-    """How each unit's activity unfolds over the T iterations on inputs `x` (spec 5.2 Hierarchy, 5.3).
+    """How each unit's activity unfolds over the T iterations on inputs `x` (docs/model.md).
 
     Part-units usually switch on at t = 1 straight from the input; categorical-units are more likely to
     switch on first at t = 2, driven by part-units, and then integrate their input over time.
@@ -130,7 +130,7 @@ def activity_dynamics(model: DrSAE, x: Tensor, roles: np.ndarray | None = None) 
     Returns (n = hidden units):
       "first_active": (T + 1, n) fraction of inputs whose unit first becomes active at t = 1..T (rows
                       1..T); row 0 holds the fraction never active.
-      "p_first_active_t2": (n,) P(z_i(1) = 0 and z_i(2) > 0), the statistic of spec 5.3 (0 when T < 2).
+      "p_first_active_t2": (n,) P(z_i(1) = 0 and z_i(2) > 0), the paper's "switches on late" statistic (0 when T < 2).
       "p_active": (T, n) fraction of inputs with z_i(t) > 0.
       "mean_activity": (T, n) mean z_i(t) over inputs (inactive inputs count as 0).
       "mean_final_active": (n,) mean z_i(T) over the inputs where z_i(T) > 0; NaN for a unit never active.
@@ -189,7 +189,7 @@ def optimal_decoders(
     target: Tensor | None = None,
     ridge: float = 1e-6,
 ) -> dict[str, np.ndarray]:
-    """The "optimal decoder over time" (spec 5.3): for each t = 1..T, D(t) = argmin ||X - D(t) Z(t)||^2.
+    """The "optimal decoder over time" (docs/model.md): for each t = 1..T, D(t) = argmin ||X - D(t) Z(t)||^2.
 
     Part-units' inferred decoders settle at once; categorical-units' refine slowly, so comparing D(t)
     with E_i and the learned D_i shows when each unit takes on its meaning. `target` replaces X as what
@@ -222,13 +222,13 @@ def optimal_decoders(
 
 # -------------------------------------------------------------------------- connection structure
 def _sorted_units(units: np.ndarray, classes: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """Units sorted by class, then by decreasing strength within a class (spec 5.6, figure 4)."""
+    """Units sorted by class, then by decreasing strength within a class (the paper's figure 4)."""
     return units[np.lexsort((-strength[units], classes[units]))]
 
 
 @torch.no_grad()
 def connection_blocks(model: DrSAE, roles: np.ndarray | None = None) -> dict[str, Any]:
-    """S - I split into blocks by the role of source and recipient (spec 5.2).
+    """S - I split into blocks by the role of source and recipient (docs/model.md).
 
     Row i of S holds the connections *into* unit i, so block "src->dst" is (S - I)[dst][:, src]. The
     paper expects ISTA-like (mostly negative, small) weights into part-units, source-organised positive
@@ -286,7 +286,7 @@ def _fit(xv: np.ndarray, yv: np.ndarray) -> tuple[float, float]:
 
 @torch.no_grad()
 def connections_vs_overlap(model: DrSAE, roles: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
-    """(S - I)_ij against the decoder overlap (D^T D)_ij, for each role pair src -> dst (spec 5.2, 5.6.8).
+    """(S - I)_ij against the decoder overlap (D^T D)_ij, for each role pair src -> dst (docs/model.md).
 
     ISTA has S - I = -alpha D^T D, so connections into part-units should fall on a line of negative slope
     (the same slope for part and categorical sources), while part -> categorical weights form a "V"
@@ -322,7 +322,7 @@ def connections_vs_overlap(model: DrSAE, roles: np.ndarray | None = None) -> dic
 
 @torch.no_grad()
 def afferent_weighted_angle(model: DrSAE) -> np.ndarray:
-    """Per unit, the mean encoder-decoder angle of its afferents weighted by |S_ij - delta_ij| (spec 5.2
+    """Per unit, the mean encoder-decoder angle of its afferents weighted by |S_ij - delta_ij| (docs/model.md
     Hierarchy): part-units get most input from part-units, categorical-units a larger share from
     categorical-units. Self-connections are excluded. (n,)"""
     S = model.S.detach().cpu().double()
@@ -336,7 +336,7 @@ def afferent_weighted_angle(model: DrSAE) -> np.ndarray:
 # ------------------------------------------------------------------------ progressive reconstruction
 @torch.no_grad()
 def progressive_reconstruction(model: DrSAE, x: Tensor, max_steps: int | None = None) -> dict[str, np.ndarray]:
-    """Rebuild one input from its active units' contributions D_i z_i(T), largest first (spec 5.4, figure 6).
+    """Rebuild one input from its active units' contributions D_i z_i(T), largest first (the paper's figure 6).
 
     After fine-tuning the first steps should be a whole-digit prototype (categorical-units) and the rest
     pen-stroke deformations (part-units), every intermediate step staying recognisable as the same class.
@@ -378,7 +378,7 @@ def progressive_reconstruction(model: DrSAE, x: Tensor, max_steps: int | None = 
 @torch.no_grad()
 def class_specific_units(model: DrSAE, x: Tensor, y: Tensor, k: int = 5) -> dict[str, np.ndarray]:
     """For each class, the k units with the largest classification weights C[class, i] next to the class
-    average of `x` (spec 5.1, "most class-specific units"; figure 7): the prototypes should be sharper
+    average of `x` (the paper's "most class-specific units", figure 7): the prototypes should be sharper
     than the blurry averages, and the top unit should have a large encoder-decoder angle.
 
     Weights are signed (the units that vote *for* the class). Returns "units" (l, k), "weights" (l, k),
@@ -419,7 +419,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def role_summary(units: dict[str, np.ndarray], dynamics: dict[str, Any]) -> dict[str, Any]:
-    """Numbers behind the paper's qualitative claims (spec 5.1-5.3), from unit_roles and activity_dynamics.
+    """Numbers behind the paper's qualitative claims (docs/model.md, "The structure, in numbers"), from
+    unit_roles and activity_dynamics.
 
     Per role: unit count, mean ||C_i||, mean ||(S - I)_i||, mean P(first active at t = 2), mean final
     activity when active, and the build-up ratio (mean activity at T over that at t = 1). Because the

@@ -1,8 +1,7 @@
 """Checkpoints: a run folder holding `model.safetensors` + `config.json` (+ `metrics.jsonl`).
 
-Weights are written in the safetensors format (a JSON header and raw little-endian tensors), read and
-written here with torch alone so that loading can never run code and model/ needs no extra package.
-Resume state (optimiser, RNG, counters) is `state.pt`, loaded with `weights_only=True`.
+Weights are written and read with the safetensors package (a JSON header and raw tensors: loading can never
+run code). Resume state (optimiser, RNG, counters) is `state.pt`, loaded with `weights_only=True`.
 Every file is written to a temporary name and renamed into place, so a crash leaves the old file whole.
 """
 
@@ -10,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from model.drsae import DrSAE, DrSAEConfig
 
@@ -23,18 +23,6 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 STATE = "state.pt"
-
-_DTYPES = {
-    torch.float32: "F32",
-    torch.float64: "F64",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.uint8: "U8",
-}
-_FROM_CODE = {v: k for k, v in _DTYPES.items()}
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or does not fit the model it claims to hold."""
@@ -61,49 +49,22 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 # ------------------------------------------------------------------------------- safetensors
-def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
-    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
-    blobs, offset = [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[name] = {
-            "dtype": _DTYPES[t.dtype],
-            "shape": list(t.shape),
-            "data_offsets": [offset, offset + len(raw)],
-        }
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)  # the format pads the header to 8 bytes
-    return struct.pack("<Q", len(head)) + head + b"".join(blobs)
-
-
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    data = Path(path).read_bytes()
+    """The tensors and the metadata of a .safetensors file; a clear CheckpointError when it is not one."""
     try:
-        (n,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + n])
-        meta = header.pop("__metadata__", {}) or {}
-        body = memoryview(data)[8 + n :]
-        out = {}
-        for name, info in header.items():
-            start, end = info["data_offsets"]
-            if end > len(body):
-                raise ValueError(f"tensor {name} runs past the end of the file")
-            dtype = _FROM_CODE[info["dtype"]]
-            buf = bytearray(body[start:end])
-            t = torch.frombuffer(buf, dtype=dtype) if buf else torch.empty(0, dtype=dtype)
-            out[name] = t.reshape(info["shape"])
-    except (struct.error, ValueError, KeyError, TypeError) as e:
+        with safe_open(str(path), framework="pt") as f:
+            return {name: f.get_tensor(name) for name in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
+    except SafetensorError as e:
+        if "not fully covered" in str(e):  # the library's words for a file cut short
+            raise CheckpointError(f"{path} is truncated: a tensor runs past the end of the file") from e
         raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from e
-    return out, meta
 
 
 # ---------------------------------------------------------------------------------- save/load
 def save_weights(path: Path, model: DrSAE) -> None:
     meta = {"format": "pt", "drsae_config": json.dumps(model.config.to_dict())}
-    atomic_write_bytes(path, safetensors_bytes(dict(model.state_dict()), meta))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def load_weights(path: Path, device: torch.device | str = "cpu") -> DrSAE:

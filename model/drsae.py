@@ -26,22 +26,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# The classifier normalises z(T) by sqrt(||z||^2 + eps), as the authors' NormalizeTable does (spec 3.2).
+# The classifier normalises z(T) by sqrt(||z||^2 + eps), as the authors' NormalizeTable does (docs/model.md).
 NORM_EPS = 1e-8
 
 
 @dataclass
 class DrSAEConfig:
-    """Architecture and the norm bounds that belong to it (spec 3.1, 3.2)."""
+    """Architecture and the norm bounds that belong to it (docs/model.md)."""
 
     n_in: int = 784
     n_hidden: int = 400
     n_classes: int = 10
     T: int = 11
-    # Row bound of E. None means the paper's 1.25/(T-1); the authors' code used 1.25/T (spec 3.2, 8.3).
+    # Row bound of E. None means the paper's 1.25/(T-1); the authors' code used 1.25/T (docs/model.md).
     e_bound: float | None = None
-    d_bound: float = 1.0  # columns of D (spec 3.1)
-    c_bound: float = 5.0  # rows of C (spec 3.1)
+    d_bound: float = 1.0  # columns of D (docs/model.md)
+    c_bound: float = 5.0  # rows of C (docs/model.md)
 
     def __post_init__(self) -> None:
         for name in ("n_in", "n_hidden", "n_classes", "T"):
@@ -71,7 +71,7 @@ class DrSAEConfig:
 
 @dataclass
 class DrSAEOutput:
-    """Everything one pass computes; loss terms are batch means, returned by name (spec 2)."""
+    """Everything one pass computes; loss terms are batch means, returned by name (docs/model.md)."""
 
     trajectory: Tensor  # (T, B, n_hidden): z(1) ... z(T)
     reconstruction: Tensor  # (B, n_in): D z(T)
@@ -123,12 +123,12 @@ class DrSAE(nn.Module):
     # ----------------------------------------------------------------------------------- init
     @torch.no_grad()
     def reset_parameters(self, templates: Tensor | None = None, generator: torch.Generator | None = None) -> None:
-        """The authors' ISTA-like initialisation (spec 3.2, 'init' rows).
+        """The authors' ISTA-like initialisation (docs/model.md, the authors' recipe).
 
         D: torch's default Linear init plus 0.25 x a random L2-normalised training image per column,
         then unit columns. E = a0 D^T and S = I - a0 D^T D with a0 = 1.25/T, so the untrained encoder
         is T steps of non-negative ISTA on D; b = 1e-5. C: random rows of unit norm, bias 0.
-        a0 never exceeds the encoder bound: the authors cut both together for T = 2 (spec 3.3), and a
+        a0 never exceeds the encoder bound: the authors cut both together for T = 2 (docs/model.md), and a
         larger a0 would leave S inconsistent with the E that the first projection clips.
         `templates` (N, n_in) are training images; without them D starts purely random.
         """
@@ -166,7 +166,7 @@ class DrSAE(nn.Module):
         return torch.stack(steps)
 
     def classify(self, z: Tensor) -> Tensor:
-        """Class logits from a code: C z/||z|| + c (spec 1.3). Accepts (..., n_hidden)."""
+        """Class logits from a code: C z/||z|| + c (docs/model.md). Accepts (..., n_hidden)."""
         zn = z / torch.sqrt((z * z).sum(-1, keepdim=True) + NORM_EPS)
         return F.linear(zn, self.C, self.c)
 
@@ -195,7 +195,7 @@ class DrSAE(nn.Module):
     # ----------------------------------------------------------------------------- training
     @torch.no_grad()
     def project_(self, encoder: bool = True, decoder: bool = True, classifier: bool = True) -> None:
-        """Enforce the paper's bounds after an update (spec 3.1): ||E_i,:|| <= e_bound,
+        """Enforce the paper's bounds after an update (docs/model.md): ||E_i,:|| <= e_bound,
         ||D_:,i|| <= d_bound, ||C_k,:|| <= c_bound. Each can be skipped, as the authors projected
         E and D only every 5th minibatch."""
         cfg = self.config
@@ -207,7 +207,7 @@ class DrSAE(nn.Module):
             _clip_norms_(self.C, cfg.c_bound, dim=1)
 
     def lr_scales(self) -> dict[str, float]:
-        """Per-matrix learning-rate multipliers (spec 3.1.3, 3.2): each matrix's rate is divided by the
+        """Per-matrix learning-rate multipliers (docs/model.md): each matrix's rate is divided by the
         number of times it appears in the unrolled network; C's further by 5."""
         return {
             "E": 1.0 / self.T,

@@ -4,7 +4,7 @@
     python -m model.train --preset smoke                         # seconds on a CPU
     torchrun --nproc_per_node=2 -m model.train --preset smoke    # data-parallel (gloo on CPU, nccl on GPU)
 
-One loop (spec 3): per-matrix learning rates, backpropagation through all T iterations, projection of
+One loop (docs/model.md): per-matrix learning rates, backpropagation through all T iterations, projection of
 the norm bounds after updates, validation every epoch, the best-validation model kept, test error of that
 model reported at the end. A run folder holds model.safetensors (best), config.json, metrics.jsonl and
 state.pt (for --resume). Ctrl-C or SIGTERM stops after the current step with a resumable checkpoint.
@@ -29,13 +29,21 @@ import torch.distributed as dist
 from model import checkpoint, data, fast_trajectory, preflight, progress
 from model.analysis import role_metrics
 from model.drsae import DrSAE
-from model.presets import PRESETS, TrainConfig, preset
+from model.presets import DEFAULT, PRESETS, TrainConfig, preset
 
 ProgressFn = Callable[[dict[str, Any]], None]
 STAT_KEYS = ("reconstruction", "sparsity", "classification", "errors")
 
 
 # ------------------------------------------------------------------------------------ helpers
+SEED_STRIDE = 100003  # a prime larger than any epoch count: (seed, epoch) pairs never share a shuffle seed
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an epoch's shuffle: reproducible per (seed, epoch), and the same after a resume."""
+    return seed * SEED_STRIDE + epoch
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -440,7 +448,7 @@ def train(
             epoch = state.epoch
             supervised = epoch >= cfg.unsup_epochs
             phase = "supervised" if supervised else "unsupervised"
-            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
             perm = perm[rank::world_size][:per_rank].to(device)
             t0 = time.time()
             if bar:
@@ -582,7 +590,9 @@ def threading_main() -> bool:
 # -------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="recipe to start from (default fast)")
+    p.add_argument(
+        "--preset", default=DEFAULT, choices=sorted(PRESETS), help=f"recipe to start from (default {DEFAULT})"
+    )
     p.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-<hidden>x<T>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its state.pt")
     p.add_argument("--hidden", type=int, help="hidden units")

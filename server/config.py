@@ -42,7 +42,7 @@ class Settings:
     kill_jobs_on_exit: bool = False  # stop worker processes when the server shuts down (tests)
     max_body_bytes: int = 2 * 1024 * 1024
     cancel_grace_s: float = 10.0  # SIGTERM -> SIGKILL
-    heartbeat_s: float = 2.0  # a worker's heartbeat period
+    heartbeat_s: float = 2.0  # a worker's heartbeat period (passed to each worker)
     stale_after_s: float = 30.0  # a running job whose heartbeat is older is taken as dead
     poll_s: float = 0.5  # scheduler and event-stream period
     torch_threads: int = 1  # the server's own torch threads: one core stays free for a training job

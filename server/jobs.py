@@ -211,15 +211,19 @@ class JobManager:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         if env.get("DRSAE_DATA_DIR"):  # relative to the server's working directory, not the worker's
             env["DRSAE_DATA_DIR"] = os.path.abspath(env["DRSAE_DATA_DIR"])
-        var_dir = str(self.settings.var_dir.absolute())  # the worker's working directory is the repository
-        cmd = [sys.executable, "-m", "server.worker", "--job-id", str(job.id), "--var-dir", var_dir]
+        # Everything the worker needs from the settings, as absolute paths (its working directory is the repository)
+        cmd = [
+            *(sys.executable, "-m", "server.worker", "--job-id", str(job.id)),
+            *("--db", str(self.settings.db_path.absolute()), "--out", str(out.absolute())),
+            *("--heartbeat-s", str(self.settings.heartbeat_s)),
+        ]
         try:
             out.mkdir(parents=True, exist_ok=True)
             with open(out / LOG_NAME, "ab") as logf:
                 proc = subprocess.Popen(
                     cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                     start_new_session=True,
-                )  # fmt: skip
+                )
         except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever
             self.store.finish(job_id=job.id, status="failed", error=f"cannot start the worker in {out}: {e}")
             return

@@ -72,13 +72,11 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
             raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed", {"Allow": ", ".join(allowed)})
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Not found: /api/{rest}")
 
-    try:
-        from app.dashboard import attach as attach_dashboard
-    except ImportError:  # dashboard not installed
-        attach_dashboard = None
     if dashboard is None:
         dashboard = os.environ.get("DRSAE_NO_DASHBOARD") != "1"
-    if attach_dashboard is not None and dashboard:
+    if dashboard:  # an error in app/ stops the server with its traceback, not a server without a dashboard
+        from app.dashboard import attach as attach_dashboard
+
         attach_dashboard(app)
     return app
 

@@ -8,11 +8,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from model.data import DATASETS
+from model.presets import BOUNDS, PRESETS
+
 Role = Literal["part", "intermediate", "categorical"]
 Source = Literal["shipped", "job"]
 JobStatus = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted"]
-PresetName = Literal["smoke", "fast", "paper"]
-DatasetName = Literal["mnist", "fashion-mnist"]
+PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]  # the recipes of model/presets.py
+DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 Split = Literal["train", "val", "test"]
 MAX_DATA_URL = 1_500_000  # characters; the body limit (2 MB) stops anything larger anyway
 
@@ -38,13 +41,6 @@ WholeNumber = BeforeValidator(digits_only)
 
 class Message(BaseModel):
     detail: str
-
-
-class ValidationMessage(BaseModel):
-    """422: a plain message plus pydantic's error list for programs."""
-
-    detail: str
-    errors: list[dict[str, Any]] = []
 
 
 class Health(BaseModel):
@@ -280,9 +276,10 @@ class Evaluation(BaseModel):
 # ---------------------------------------------------------------------------------- datasets
 class DatasetInfo(BaseModel):
     name: str
-    splits: dict[str, int]
+    splits: dict[str, int] = Field(description="images per split; empty when the file cannot be read")
     class_names: list[str]
     item_noun: str
+    error: str | None = Field(None, description="what is wrong with the prepared file and what to run; null when fine")
 
 
 class DatasetsPublic(BaseModel):
@@ -303,26 +300,84 @@ class SamplesPublic(BaseModel):
 
 
 # -------------------------------------------------------------------------------------- jobs
+# API field -> TrainConfig field: words outside, the paper's letters inside. Their ranges are
+# model/presets.py's BOUNDS, the one table that the training code, this schema and the dashboard's form use.
+JOB_FIELDS = {
+    "hidden_units": "hidden",
+    "iterations": "T",
+    "epochs": "epochs",
+    "unsupervised_epochs": "unsup_epochs",
+    "learning_rate": "lr",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "time_limit": "time_limit",
+}
+JOB_NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+JOB_NAME_MAX = 64
+
+
+def _bounded(api_name: str, description: str | None = None) -> Any:
+    """`int | None` or `float | None` with the option's range from BOUNDS, for a JobCreate field."""
+    bound = BOUNDS[JOB_FIELDS[api_name]]
+    limits: dict[str, float] = {"gt" if bound.low_open else "ge": bound.low}
+    if bound.high is not None:
+        limits["lt" if bound.high_open else "le"] = bound.high
+    if bound.integer:
+        return Annotated[int | None, Field(description=description, **limits)]  # type: ignore[call-overload]
+    return Annotated[float | None, Field(description=description, allow_inf_nan=False, **limits)]  # type: ignore[call-overload]
+
+
 class JobCreate(Strict):
-    """A preset plus overrides; omitted fields take the preset's values."""
+    """A preset plus overrides; omitted fields take the preset's values. GET /api/jobs/options serves the
+    presets, datasets and ranges."""
 
     preset: PresetName
     dataset: DatasetName
-    hidden_units: int | None = Field(None, ge=1, le=1024)
-    iterations: int | None = Field(None, ge=1, le=20)
-    epochs: int | None = Field(None, ge=0, le=2000, description="supervised epochs")
-    unsupervised_epochs: int | None = Field(None, ge=0, le=2000)
-    learning_rate: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
-    batch_size: int | None = Field(None, ge=1, le=5000)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    time_limit: float | None = Field(
-        None,
-        gt=0.0,
-        allow_inf_nan=False,
-        description="seconds of training; the job stops cleanly (and keeps its model) after the epoch that "
-        "passes it. The server's limit (DRSAE_MAX_JOB_SECONDS) applies when omitted and caps it",
-    )
-    name: str | None = Field(None, min_length=1, max_length=100)
+    hidden_units: _bounded("hidden_units") = None
+    iterations: _bounded("iterations") = None
+    epochs: _bounded("epochs", "supervised epochs") = None
+    unsupervised_epochs: _bounded("unsupervised_epochs") = None
+    learning_rate: _bounded("learning_rate") = None
+    batch_size: _bounded("batch_size") = None
+    seed: _bounded("seed") = None
+    time_limit: _bounded(
+        "time_limit",
+        "seconds of training; the job stops cleanly (and keeps its model) after the epoch that passes it. The "
+        "server's limit (DRSAE_MAX_JOB_SECONDS) applies when omitted and caps it",
+    ) = None
+    name: str | None = Field(None, min_length=1, max_length=JOB_NAME_MAX, pattern=JOB_NAME_PATTERN)
+
+
+class Range(BaseModel):
+    minimum: float
+    maximum: float | None = Field(description="null: no upper bound")
+    exclusive_minimum: bool
+    exclusive_maximum: bool
+    integer: bool
+    text: str = Field(description="the range as the messages write it: '1..1024', '(0, 1]'")
+
+
+class PresetChoice(BaseModel):
+    name: str
+    description: str
+    values: dict[str, Any] = Field(description="the preset's value of each JobCreate field")
+    train_images: int = Field(description="training images it uses: batch_size may not be larger")
+
+
+class DatasetChoice(BaseModel):
+    name: str
+    title: str
+
+
+class JobOptions(BaseModel):
+    """Everything a client needs to offer a valid JobCreate: what it accepts is never refused for range."""
+
+    presets: list[PresetChoice]
+    default_preset: str
+    datasets: list[DatasetChoice]
+    fields: dict[str, Range] = Field(description="JobCreate's numeric fields and their ranges")
+    name_pattern: str
+    name_max_length: int
 
 
 class JobPublic(BaseModel):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 FINAL = ("finished", "failed", "cancelled", "interrupted")
 
 _SCHEMA = """

@@ -287,7 +287,7 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
     """Any other failure: a JSON 500 like every other error (the traceback goes to the log only)."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": f"Internal server error ({type(exc).__name__}); the server log has details"},
-                        status_code=500)  # fmt: skip
+                        status_code=500)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

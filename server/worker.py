@@ -1,9 +1,10 @@
-"""One training job in its own process: `python -m server.worker --job-id N [--var-dir var]`.
+"""One training job in its own process: `python -m server.worker --job-id N --db DB --out DIR --heartbeat-s S`.
 
 Started by the scheduler (server/jobs.py) in a new session, so a signal to the server does not reach
 it and a cancel can signal its whole process group. It lowers its priority and uses one torch thread, so
 the API keeps a core. It writes its heartbeat, every epoch's metrics row and its final status into
-SQLite itself: progress survives a server restart.
+SQLite itself: progress survives a server restart. The scheduler passes the job database, the run folder
+and the heartbeat period from its Settings (server/config.py), so the worker computes none of them.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import time
 import traceback
 from pathlib import Path
 
-HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25  # should_stop() is called every step; the database is read at most this often
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--job-id", type=int, required=True)
-    parser.add_argument("--var-dir", type=Path, help="default: $DRSAE_VAR_DIR or <repo>/var")
+    parser.add_argument("--db", type=Path, required=True, help="the job database (Settings.db_path)")
+    parser.add_argument("--out", type=Path, required=True, help="the job's run folder (server.jobs.run_dir)")
+    parser.add_argument("--heartbeat-s", type=float, required=True, help="Settings.heartbeat_s")
     args = parser.parse_args(argv)
 
     with contextlib.suppress(OSError):
@@ -38,16 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     from model import card, checkpoint, data
     from model.presets import TrainConfig
     from model.train import train
-    from server.config import Settings
     from server.store import Store
 
-    var_dir = args.var_dir or Settings.from_env().var_dir
-    store = Store(var_dir / "jobs.sqlite")
+    store = Store(args.db)
     job = store.get_job(job_id=args.job_id)
     if job is None:
-        print(f"error: no job {args.job_id} in {var_dir}", file=sys.stderr)
+        print(f"error: no job {args.job_id} in {args.db}", file=sys.stderr)
         return 2
-    out_dir = var_dir / "runs" / str(job.id)
+    out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # SIGTERM before train() installs its own handler (while data loads): stop at the first step
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_beating = threading.Event()
 
     def beat() -> None:
-        while not stop_beating.wait(HEARTBEAT_S):
+        while not stop_beating.wait(args.heartbeat_s):
             try:
                 store.beat(job_id=job.id)
             except Exception as e:  # a locked database must not kill training; the next beat retries
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = TrainConfig.from_dict(job.config)
         summary = train(cfg, out_dir, on_progress=on_progress, should_stop=should_stop, resume=resume,
-                        progress_bar=False)  # fmt: skip
+                        progress_bar=False)
     except (ValueError, data.DataError, checkpoint.CheckpointError, RuntimeError, OSError) as e:
         traceback.print_exc()
         stop_beating.set()

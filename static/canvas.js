@@ -2,7 +2,7 @@
  *
  * Strokes are kept as point lists so Undo can redraw all but the last. When a stroke ends, the canvas
  * (white ink on opaque black, 280x280) goes to the API as a PNG data URL with preprocess "center": the
- * server does the MNIST-style centring (spec stack.md). Listeners sit on `document` because Dash mounts
+ * server does the MNIST-style centring. Listeners sit on `document` because Dash mounts
  * the page after this script runs.
  */
 (function () {

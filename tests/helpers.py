@@ -49,7 +49,7 @@ def chromium_launch_args() -> dict:
             "--disable-background-networking",
             "--disable-component-update",
             "--no-first-run",
-        ],  # fmt: skip
+        ],
     }
 
 

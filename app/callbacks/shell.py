@@ -39,6 +39,8 @@ def model_label(m: dict[str, Any]) -> str:
     Output(ids.MODEL_PICKER, "options"),
     Output(ids.MODEL_PICKER, "value"),
     Output(ids.MODELS_STORE, "data"),
+    Output(ids.MODEL_PICKER, "placeholder"),
+    Output(ids.MODELS_NOTICE, "children"),
     Input(ids.MODELS_INTERVAL, "n_intervals"),
     Input(ids.MODELS_DIRTY, "data"),
     Input(ids.URL, "search"),
@@ -46,17 +48,19 @@ def model_label(m: dict[str, Any]) -> str:
     State(ids.MODELS_STORE, "data"),
 )
 async def refresh_models(_n: int | None, _dirty: Any, search: str | None, current: str | None, known: Any) -> Any:
-    """List every model (shipped and job-produced); keep the selection unless the URL names another."""
+    """List every model (shipped and job-produced); keep the selection unless the URL names another. When the
+    API fails, the picker says so instead of 'loading' (the next refresh tries again)."""
     try:
         models = await api.models()
-    except api.ApiError:
-        return no_update, no_update, no_update
+    except api.ApiError as e:
+        return no_update, no_update, no_update, "models unavailable", f"Could not load the models: {e.detail}"
     url_model = (parse_qs((search or "").lstrip("?")).get("model") or [None])[0]
     value = choose_model(models, url_model, current, from_url=ctx.triggered_id == ids.URL)
+    placeholder = "choose a model" if models else "no models yet"
     if models == known and value == current:
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update, placeholder, ""
     options = [{"label": model_label(m), "value": m["id"]} for m in models]
-    return options, value, models
+    return options, value, models, placeholder, ""
 
 
 clientside_callback(

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
 from app import api, figures, ids
+from app.training_form import form, range_hint
 
 ACTIVE = ("queued", "running")
 RESUMABLE = ("interrupted", "cancelled")
-# field: (lower, upper, integer?) mirroring model.presets.TrainConfig's checks; the server has the last word.
-BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "hidden_units": (1, 4096, True),
-    "iterations": (1, 50, True),
-    "epochs": (0, 10000, True),
-    "unsupervised_epochs": (0, 10000, True),
-    "learning_rate": (0, 1, False),
-    "batch_size": (1, 50000, True),
-    "seed": (0, 2**31 - 1, True),
-}
 
 
-def validate_job(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Form values -> (JobCreate body, {field: error}). Empty fields are left out (the preset decides)."""
-    body: dict[str, Any] = {"preset": values.get("preset") or "smoke", "dataset": values.get("dataset") or "mnist"}
+def _in_range(x: float, r: dict[str, Any]) -> bool:
+    """The API's Range (GET /api/jobs/options) applied to one number, as the server applies it."""
+    above = x > r["minimum"] if r["exclusive_minimum"] else x >= r["minimum"]
+    high = r["maximum"]
+    below = high is None or (x < high if r["exclusive_maximum"] else x <= high)
+    return above and below
+
+
+def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form values -> (JobCreate body, {field: error}) with the API's served ranges, so that a body this
+    accepts is not refused for range. Empty fields are left out (the preset decides)."""
+    presets = {p["name"]: p for p in options["presets"]}
+    chosen = presets.get(values.get("preset") or "") or presets[options["default_preset"]]
+    datasets = [d["name"] for d in options["datasets"]]
+    body: dict[str, Any] = {"preset": chosen["name"], "dataset": values.get("dataset") or datasets[0]}
     errors: dict[str, str] = {}
-    for name, (lo, hi, integer) in BOUNDS.items():
+    for name, r in options["fields"].items():
         v = values.get(name)
         if v is None or v == "":
             continue
@@ -36,23 +40,53 @@ def validate_job(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]
         except (TypeError, ValueError):
             errors[name] = "must be a number"
             continue
-        if integer and x != int(x):
+        if r["integer"] and x != int(x):
             errors[name] = "must be a whole number"
-        elif name == "learning_rate" and not lo < x <= hi:
-            errors[name] = f"must be in ({lo:g}, {hi:g}]"
-        elif not lo <= x <= hi:
-            errors[name] = f"must be in {lo:g}..{hi:g}"
+        elif not _in_range(x, r):
+            errors[name] = f"must be {range_hint(r)}"
         else:
-            body[name] = int(x) if integer else x
-    if body.get("epochs") == 0 and body.get("unsupervised_epochs") == 0:
+            body[name] = int(x) if r["integer"] else x
+    effective = chosen["values"] | body
+    if effective["epochs"] == 0 and effective["unsupervised_epochs"] == 0:
         errors["epochs"] = "train for at least one epoch"
+    if "batch_size" in body and body["batch_size"] > chosen["train_images"]:
+        errors["batch_size"] = f"at most {chosen['train_images']}: the training images of preset {chosen['name']}"
     name = (values.get("name") or "").strip()
     if name:
-        if len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
-            errors["name"] = "up to 64 letters, digits, '-', '_' or '.'"
+        if len(name) > options["name_max_length"] or not re.fullmatch(options["name_pattern"], name):
+            errors["name"] = f"up to {options['name_max_length']} letters, digits, '-', '_' or '.'"
         else:
             body["name"] = name
     return body, errors
+
+
+@callback(
+    Output(ids.JOB_OPTIONS, "data"),
+    Output(ids.JOB_FORM, "children"),
+    Input(ids.JOB_FORM, "id"),
+)
+async def load_options(_form: str) -> Any:
+    """The form from the API's presets, datasets and ranges (once per visit to the page)."""
+    try:
+        options = await api.job_options()
+    except api.ApiError as e:
+        return None, html.P(f"Could not load the training options: {e.detail}", className="error", role="alert")
+    return options, form(options)
+
+
+@callback(
+    Output({"type": ids.JOB_FIELD, "index": ALL}, "placeholder"),
+    Input({"type": ids.JOB_FIELD, "index": "preset"}, "value"),
+    State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
+    State(ids.JOB_OPTIONS, "data"),
+)
+def preset_placeholders(name: str | None, field_ids: list[dict[str, str]], options: dict[str, Any] | None) -> Any:
+    """Each empty number field shows the chosen preset's value."""
+    preset = next((p for p in (options or {}).get("presets", []) if p["name"] == name), None)
+    if preset is None:
+        return [no_update] * len(field_ids)
+    values = preset["values"]
+    return [f"{values[i['index']]:g} (preset)" if values.get(i["index"]) is not None else no_update for i in field_ids]
 
 
 def _values(ids_: list[dict[str, str]], values: list[Any]) -> dict[str, Any]:
@@ -65,10 +99,15 @@ def _values(ids_: list[dict[str, str]], values: list[Any]) -> dict[str, Any]:
     Input({"type": ids.JOB_FIELD, "index": ALL}, "value"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
     State({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "id"),
+    State(ids.JOB_OPTIONS, "data"),
 )
-def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]]) -> Any:
-    """Inline validation as the user types (pure: no I/O)."""
-    _, errors = validate_job(_values(field_ids, values))
+def validate_form(
+    values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]], options: dict[str, Any] | None
+) -> Any:
+    """Inline validation as the user types (pure: no I/O); no options from the API, no start."""
+    if not options:
+        return [""] * len(error_ids), True
+    _, errors = validate_job(_values(field_ids, values), options)
     return [errors.get(e["index"], "") for e in error_ids], bool(errors)
 
 
@@ -80,11 +119,14 @@ def validate_form(values: list[Any], field_ids: list[dict[str, str]], error_ids:
     Input(ids.START_JOB, "n_clicks"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "value"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
+    State(ids.JOB_OPTIONS, "data"),
     prevent_initial_call=True,
 )
-async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]]) -> Any:
+async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]], options: dict[str, Any] | None) -> Any:
+    if not options:
+        return "The training options are not loaded.", no_update, no_update, no_update
     form = _values(field_ids, values)
-    body, errors = validate_job(form)
+    body, errors = validate_job(form, options)
     if errors:
         return "Fix the highlighted fields first.", no_update, no_update, no_update
     try:
@@ -200,7 +242,7 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
                 [
                     html.Span(f"#{j['id']} {j.get('name') or ''}", className="job-name"),
                     html.Span(j["status"], className=f"badge badge-{j['status']}"),
-                ],  # fmt: skip
+                ],
                 id={"type": ids.JOB_SELECT, "index": j["id"]},
                 className="job-select",
                 title="Plot this job's curves",

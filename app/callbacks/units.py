@@ -8,7 +8,6 @@ from urllib.parse import quote
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app import api, figures, ids
-from app.callbacks.dynamics import dataset_of
 
 DIGITS_SHOWN = 12
 
@@ -141,14 +140,7 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
         u = await api.unit(model_id, int(k))
     except api.ApiError as e:
         return html.Div(f"Could not load unit {k}: {e.detail}", className="error")
-    dataset = dataset_of(models, model_id)
-    top, sampled = u.get("top_digits", [])[:DIGITS_SHOWN], u.get("sampled_digits", [])[:DIGITS_SHOWN]
-    missing = [d["index"] for d in top + sampled if "image" not in d]  # the API sends images with the digits
-    try:
-        images = await api.samples_at(dataset, missing) if missing else []
-    except api.ApiError:
-        images = []
-    img_of = {d["index"]: d["image"] for d in top + sampled if "image" in d} | {r["index"]: r["image"] for r in images}
+    top, sampled = u["top_digits"][:DIGITS_SHOWN], u["sampled_digits"][:DIGITS_SHOWN]  # each with its image
     cls = "" if u["role"] == "part" else f" · votes for class {u['class']}"
     graph_cfg = {"displaylogo": False, "displayModeBar": False, "responsive": True}
     return html.Div(
@@ -190,7 +182,7 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
                             html.H3("Classification weights C[:, k]"),
                             dcc.Graph(
                                 id=ids.UNIT_WEIGHTS,
-                                figure=figures.class_weights_figure(u.get("classifier_weights", [0] * 10)),
+                                figure=figures.class_weights_figure(u["classifier_weights"]),
                                 config=graph_cfg,
                                 style={"height": "210px"},
                             ),
@@ -201,9 +193,8 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
             html.H3("Test digits that drive it most"),
             html.Div(
                 [
-                    _digit_link(model_id, d, img_of[d["index"]], f"{d['activation']:.2f}")
+                    _digit_link(model_id, d, d["image"], f"{d['activation']:.2f}")
                     for d in top
-                    if d["index"] in img_of
                 ]
                 or html.P("No test digit activates this unit.", className="help"),
                 className="gallery",
@@ -211,9 +202,8 @@ async def unit_detail(k: int | None, model_id: str | None, models: list[dict[str
             html.H3("Digits sampled evenly over its active range"),
             html.Div(
                 [
-                    _digit_link(model_id, d, img_of[d["index"]], f"{d['activation']:.2f}")
+                    _digit_link(model_id, d, d["image"], f"{d['activation']:.2f}")
                     for d in sampled
-                    if d["index"] in img_of
                 ],
                 className="gallery",
             ),

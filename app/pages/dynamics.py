@@ -24,10 +24,10 @@ def _graph(
     the decision iteration)."""
     overlays = [html.Div(id=f"{graph_id}-cursor", className="t-band" if row_marker else "t-line")]
     overlays.append(html.Div(id=f"{graph_id}-row", className="row-marker") if row_marker else
-                    html.Div(id=f"{graph_id}-fog", className="t-fog"))  # fmt: skip
+                    html.Div(id=f"{graph_id}-fog", className="t-fog"))
     if decision:
         overlays.append(html.Div(html.Span(className="decision-label"), id=f"{graph_id}-decision",
-                                 className="t-decision"))  # fmt: skip
+                                 className="t-decision"))
     return html.Div(
         className="graph-wrap",
         role="img",
@@ -70,7 +70,7 @@ def intro() -> html.Details:
 def layout(
     model: str | None = None, digit: str | None = None, t: str | None = None, iv: str | None = None,
     compare: str | None = None, **_: object,
-) -> html.Div:  # fmt: skip
+) -> html.Div:
     """Page state (model, digit, t, interventions, compared model) comes from the URL query, so a view can
     be shared."""
     try:
@@ -107,7 +107,7 @@ def layout(
                                 tabIndex="0",
                                 role="img",
                                 **{"aria-label": "Drawing area: draw here, or drop a PNG file"},
-                            ),  # fmt: skip
+                            ),
                             html.Div(
                                 className="toolbar",
                                 children=[
@@ -190,7 +190,7 @@ def layout(
                                     value=t0 or 11,
                                     marks={i: str(i) for i in range(1, 12)},
                                     updatemode="drag",
-                                ),  # fmt: skip
+                                ),
                             ),
                             html.Div("t = 11 / 11", id=ids.ITERATION_LABEL, className="iteration-label"),
                         ],
@@ -209,7 +209,7 @@ def layout(
                                     graph_cfg,
                                     "Heat map of every unit's activity over the iterations",
                                     row_marker=True,
-                                ),  # fmt: skip
+                                ),
                                 html.Div(
                                     className="scale",
                                     children=[
@@ -239,7 +239,7 @@ def layout(
                                                     className="input input-narrow",
                                                 ),
                                             ]
-                                        ),  # fmt: skip
+                                        ),
                                     ],
                                 ),
                             ),
@@ -304,7 +304,7 @@ def _pixels(canvas_id: str, caption: str) -> html.Figure:
                 className="pixel-canvas",
                 role="img",
                 **{"aria-label": f"reconstruction: {caption}"},
-            ),  # fmt: skip
+            ),
             html.Figcaption(caption),
         ],
     )
@@ -343,7 +343,7 @@ def unit_card() -> html.Section:
                                         debounce=False,
                                     ),
                                 ],
-                            ),  # fmt: skip
+                            ),
                             html.Div(
                                 "Hover a unit in the heat map or the curves to see its decoder filter, role and class.",
                                 id=ids.UNIT_CARD_TEXT,
@@ -384,7 +384,7 @@ def unit_card() -> html.Section:
                                 className="input input-narrow",
                             ),
                         ]
-                    ),  # fmt: skip
+                    ),
                 ],
             ),
             html.Div(
@@ -398,7 +398,7 @@ def unit_card() -> html.Section:
                         clearable=False,
                         searchable=False,
                         className="class-dropdown",
-                    ),  # fmt: skip
+                    ),
                 ],
             ),
             html.Div(
@@ -421,7 +421,7 @@ def unit_card() -> html.Section:
                     id=ids.DRIVE_GRAPH,
                     config={"displaylogo": False, "displayModeBar": False},
                     style={"height": "260px"},
-                ),  # fmt: skip
+                ),
             ),
         ],
     )
@@ -440,7 +440,7 @@ def compare_panel(compare: str | None) -> html.Section:
                 value=compare or None,
                 placeholder="pick a model to compare",
                 className="compare-dropdown",
-            ),  # fmt: skip
+            ),
             html.Div(
                 className="recon-row",
                 children=[
@@ -464,7 +464,7 @@ def compare_panel(compare: str | None) -> html.Section:
                         figure=figures.empty_figure("Pick a model to compare"),
                         config={"displaylogo": False, "displayModeBar": False},
                         style={"height": "200px"},
-                    ),  # fmt: skip
+                    ),
                     html.Div(id=f"{ids.COMPARE_PROBS}-cursor", className="t-line"),
                     html.Div(id=f"{ids.COMPARE_PROBS}-fog", className="t-fog"),
                 ],

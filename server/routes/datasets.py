@@ -20,13 +20,14 @@ MAX_SAMPLES = 200
 def list_datasets(state: StateDep) -> DatasetsPublic:
     items = []
     for name in state.datasets.available():
+        names, noun = list(data.CLASS_NAMES[name]), data.ITEM_NOUN[name]
         try:
             arrays = state.datasets.arrays(name)
-        except data.DataError:
-            continue  # present but corrupt: not offered
+        except data.DataError as e:  # present but corrupt: listed with what is wrong, so it is not a mystery
+            items.append(DatasetInfo(name=name, splits={}, class_names=names, item_noun=noun, error=str(e)))
+            continue
         splits = {s: int(len(arrays[f"{s}_y"])) for s in data.SPLITS}
-        names = list(data.CLASS_NAMES[name])
-        items.append(DatasetInfo(name=name, splits=splits, class_names=names, item_noun=data.ITEM_NOUN[name]))
+        items.append(DatasetInfo(name=name, splits=splits, class_names=names, item_noun=noun))
     return DatasetsPublic(data=items, count=len(items))
 
 

@@ -14,13 +14,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from model import checkpoint
-from model.presets import preset
+from model import checkpoint, data
+from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
 from server.jobs import JobStateError, QueueFullError, is_final, run_dir
 from server.registry import job_model_id
-from server.schemas import JobCreate, JobPublic, JobsPublic, Message, MetricsPublic, WholeNumber
+from server.schemas import (
+    JOB_FIELDS,
+    JOB_NAME_MAX,
+    JOB_NAME_PATTERN,
+    DatasetChoice,
+    JobCreate,
+    JobOptions,
+    JobPublic,
+    JobsPublic,
+    Message,
+    MetricsPublic,
+    PresetChoice,
+    Range,
+    WholeNumber,
+)
 from server.store import JobRow, Store
 
 router = APIRouter(
@@ -35,23 +49,50 @@ GUARD = {
     403: {"model": Message, "description": "An Origin header that is not this server"},
     415: {"model": Message, "description": "No token is set and the request is not JSON"},
 }
-# API field -> TrainConfig field: words outside, the paper's letters inside
-FIELDS = {
-    "hidden_units": "hidden",
-    "iterations": "T",
-    "epochs": "epochs",
-    "unsupervised_epochs": "unsup_epochs",
-    "learning_rate": "lr",
-    "batch_size": "batch_size",
-    "seed": "seed",
-    "time_limit": "time_limit",
-}
 MAX_PAGE = 200
-TRAIN_IMAGES = 50_000
 
 
 def _iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def train_images(cfg: TrainConfig) -> int:
+    """How many training images a configuration uses (a minibatch cannot be larger)."""
+    full = data.SPLIT_SIZES["train"]
+    return min(cfg.train_limit or full, full)
+
+
+def job_options() -> JobOptions:
+    """The presets (with their values), datasets and ranges a JobCreate accepts, from model/presets.py."""
+    fields = {}
+    for api_name, name in JOB_FIELDS.items():
+        b = BOUNDS[name]
+        fields[api_name] = Range(
+            minimum=b.low,
+            maximum=b.high,
+            exclusive_minimum=b.low_open,
+            exclusive_maximum=b.high_open,
+            integer=b.integer,
+            text=b.text(),
+        )
+    presets = [
+        PresetChoice(
+            name=name,
+            description=SUMMARIES[name],
+            values={api_name: getattr(cfg, field) for api_name, field in JOB_FIELDS.items()},
+            train_images=train_images(cfg),
+        )
+        for name, cfg in PRESETS.items()
+    ]
+    datasets = [DatasetChoice(name=d, title=data.TITLES[d]) for d in data.DATASETS]
+    return JobOptions(
+        presets=presets,
+        default_preset=DEFAULT,
+        datasets=datasets,
+        fields=fields,
+        name_pattern=JOB_NAME_PATTERN,
+        name_max_length=JOB_NAME_MAX,
+    )
 
 
 def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
@@ -88,7 +129,7 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
 )
 def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     overrides: dict[str, Any] = {
-        FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
+        JOB_FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }
     ceiling = settings.max_job_seconds
     if ceiling is not None:
@@ -102,7 +143,7 @@ def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: Settin
         cfg = preset(body.preset, dataset=body.dataset, device=settings.device, threads=1, **overrides)
     except ValueError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid training configuration: {e}") from e
-    images = min(cfg.train_limit or TRAIN_IMAGES, TRAIN_IMAGES)
+    images = train_images(cfg)
     if cfg.batch_size > images:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -124,6 +165,13 @@ def list_jobs(
     """Newest first, `limit` jobs from `offset`; `count` is the number of all jobs."""
     items = [public(j, store, settings) for j in store.list_jobs(offset=offset, limit=limit)]
     return JobsPublic(data=items, count=store.count_jobs(), offset=offset, limit=limit)
+
+
+@router.get("/options", response_model=JobOptions)
+def options() -> JobOptions:
+    """What a job may ask for: the presets with a line and the values each sets, the datasets, and the range of
+    every numeric field. A body within them passes validation (the server's time limit still applies)."""
+    return job_options()
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

@@ -90,3 +90,12 @@ def test_unreachable_api_is_a_503(monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(api.ApiError) as e:
         asyncio.run(api.health())
     assert e.value.status == 503 and "unreachable" in e.value.detail
+
+
+def test_model_picker_says_when_the_api_fails(monkeypatch: pytest.MonkeyPatch):
+    from app.callbacks.shell import refresh_models
+
+    monkeypatch.setenv("DRSAE_API_URL", "http://127.0.0.1:9")  # connection refused
+    api.configure(None)
+    *_, placeholder, notice = asyncio.run(refresh_models(1, None, "", None, None))
+    assert placeholder == "models unavailable" and notice.startswith("Could not load the models: API unreachable")

@@ -8,17 +8,21 @@ from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
 from app.callbacks.training import validate_job
+from server.routes.jobs import job_options
+
+OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
 
 MODELS = [
     {"id": "a", "name": "a", "dataset": "mnist", "hidden_units": 400, "iterations": 11, "test_error": 1.2},
     {"id": "b", "name": "b", "dataset": "fashion-mnist", "hidden_units": 32, "iterations": 5, "test_error": None,
      "source": "job"},
-]  # fmt: skip
+]
 
 
 def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
-    body, errors = validate_job({"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01",
-                                 "epochs": None, "name": " my-run "})  # fmt: skip
+    values = {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01", "epochs": None,
+              "name": " my-run "}
+    body, errors = validate_job(values, OPTIONS)
     assert errors == {}
     assert body == {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": 0.01, "name": "my-run"}
 
@@ -26,22 +30,22 @@ def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("hidden_units", 0, "1..4096"),
-        ("hidden_units", 5000, "1..4096"),
+        ("hidden_units", 0, "1..1024"),
+        ("hidden_units", 5000, "1..1024"),
         ("iterations", 2.5, "whole number"),
         ("learning_rate", 0, "(0, 1]"),
         ("learning_rate", "abc", "number"),
-        ("batch_size", -1, "1..50000"),
+        ("batch_size", -1, "1..5000"),
         ("name", "no spaces please", "letters"),
     ],
 )
 def test_validate_job_reports_each_bad_field(field, value, message):
-    _, errors = validate_job({"preset": "fast", field: value})
+    _, errors = validate_job({"preset": "adam", field: value}, OPTIONS)
     assert list(errors) == [field] and message in errors[field]
 
 
 def test_validate_job_needs_at_least_one_epoch():
-    _, errors = validate_job({"epochs": 0, "unsupervised_epochs": 0})
+    _, errors = validate_job({"epochs": 0, "unsupervised_epochs": 0}, OPTIONS)
     assert "at least one epoch" in errors["epochs"]
 
 
@@ -65,7 +69,7 @@ def test_slim_units_keeps_order_and_groups():
          "encoder_png": "e0"},
         {"index": 1, "role": "categorical", "class": 4, "angle": 1.0, "c_norm": 2.0, "s_norm": 0, "decoder_png": "p1",
          "encoder_png": "e1"},
-    ]  # fmt: skip
+    ]
     slim = slim_units({"data": units}, "m", 11)
     assert slim["order"] == [1, 0] and slim["curve_groups"] == [{"cls": 4, "units": [1]}]
     assert slim["units"]["1"]["decoder_png"] == "p1" and "encoder_png" not in slim["units"]["1"]
@@ -73,13 +77,13 @@ def test_slim_units_keeps_order_and_groups():
 
 def test_cell_members_lists_one_cell():
     ev = {"misclassified": [{"index": 5, "label": 3, "prediction": 8}, {"index": 9, "label": 3, "prediction": 5},
-                            {"index": 11, "label": 3, "prediction": 8}]}  # fmt: skip
+                            {"index": 11, "label": 3, "prediction": 8}]}
     assert [d["index"] for d in cell_members(ev, 3, 8)] == [5, 11]
     assert cell_members(ev, 8, 3) == []
 
 
 def test_every_callback_that_calls_the_api_is_async():
-    """Dash runs plain `def` callbacks on the event loop (spec stack.md): I/O callbacks must be `async def`."""
+    """Dash runs plain `def` callbacks on the event loop: I/O callbacks must be `async def`."""
     import inspect
     import re
 
@@ -97,7 +101,7 @@ def test_every_callback_that_calls_the_api_is_async():
 
 
 def test_validate_job_never_puts_the_access_token_in_the_body():
-    body, errors = validate_job({"preset": "smoke", "token": "s3cret"})
+    body, errors = validate_job({"preset": "smoke", "token": "s3cret"}, OPTIONS)
     assert errors == {} and "token" not in body and "s3cret" not in str(body)
 
 
@@ -118,7 +122,7 @@ def test_slim_units_carry_the_palette_and_class_names():
     from app.callbacks.dynamics import slim_units
 
     payload = {"data": [{"index": 0, "role": "categorical", "class": 1, "angle": 1.0, "c_norm": 1.0,
-                         "decoder_png": "data:image/png;base64,"}]}  # fmt: skip
+                         "decoder_png": "data:image/png;base64,"}]}
     slim = slim_units(payload, "m", 3, ["a", "b"] + [str(i) for i in range(2, 10)], "item")
     assert slim["class_colors"] == list(figures.CLASS_COLORS)
     assert slim["class_names"][1] == "b" and slim["item_noun"] == "item"

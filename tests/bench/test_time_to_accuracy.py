@@ -7,7 +7,7 @@ import json
 from bench import time_to_accuracy
 
 SMOKE = ["--preset", "smoke", "--threads", "1", "--set", "hidden=16", "--set", "T=3", "--set", "train_limit=400",
-         "--set", "eval_limit=200", "--set", "epochs=3"]  # fmt: skip
+         "--set", "eval_limit=200", "--set", "epochs=3"]
 
 
 def test_records_time_to_target_and_final_error(tmp_path) -> None:

@@ -15,12 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from model import data
+from tests.helpers import BrowserPage, chromium_launch_args, tiny_run
 
-from model import data  # noqa: E402
-from tests.helpers import BrowserPage, chromium_launch_args, tiny_run  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -42,7 +40,7 @@ def _free_port() -> int:
 def _train_tiny(models: Path) -> None:
     """A smoke-preset model with T = 11 (so the animation has the paper's 11 iterations), in seconds."""
     cmd = [sys.executable, "-m", "model.train", "--preset", "smoke", "--hidden", "64", "--T", "11",
-           "--epochs", "3", "--out", str(models / TINY), "--no-progress", "--threads", "1"]  # fmt: skip
+           "--epochs", "3", "--out", str(models / TINY), "--no-progress", "--threads", "1"]
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=180)
 
 
@@ -68,7 +66,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

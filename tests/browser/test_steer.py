@@ -116,7 +116,7 @@ def test_unit_card_shows_what_drives_the_unit(page: BrowserPage, live_server):
     page.page.wait_for_function("document.querySelector('#drive-graph .js-plotly-plot').data.length === 6")
     names = page.page.evaluate("document.querySelector('#drive-graph .js-plotly-plot').data.map(t => t.name)")
     assert names == ["input E x - b", "from part-units", "from intermediate-units", "from categorical-units",
-                     "self-connection", "z(t) = relu(sum)"]  # fmt: skip
+                     "self-connection", "z(t) = relu(sum)"]
     # the pieces add up: z(t) = relu(input + all recurrent pieces)
     err = page.page.evaluate(
         """(() => { const d = document.querySelector('#drive-graph .js-plotly-plot').data; let worst = 0;
@@ -155,7 +155,7 @@ def test_compare_two_models_on_one_iteration_control(page: BrowserPage, live_ser
     other = live_server["docs_model"] if live_server["docs_model"] != "tiny" else FASHION
     open_dynamics(page, f"model=tiny&digit=test:0&t=4&compare={other}")
     page.page.wait_for_function("window.drsaeState.compare !== null && window.drsaeState.compare !== undefined",
-                                timeout=30_000)  # fmt: skip
+                                timeout=30_000)
     assert page.page.text_content("#compare-prediction").strip() not in ("", "–")
     graph = "document.querySelector('#compare-probs-graph .js-plotly-plot')"
     page.page.wait_for_function(f"{graph}.data.length === 10")
@@ -286,7 +286,7 @@ def test_back_to_evaluation_keeps_the_selected_cell(page: BrowserPage):
     graph = page.page.locator("#confusion-graph .js-plotly-plot")
     graph.wait_for(timeout=60_000)
     page.page.wait_for_function("document.getElementById('eval-summary').textContent.includes('misclassified')",
-                                timeout=60_000)  # fmt: skip
+                                timeout=60_000)
     cell = page.page.evaluate(
         """(() => { const g = document.querySelector('#confusion-graph .js-plotly-plot'), c = g.data[0].text;
         for (let i = 0; i < 10; i++) for (let j = 0; j < 10; j++) if (i !== j && c[i][j] > 0) return [i, j]; })()"""

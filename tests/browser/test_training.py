@@ -17,11 +17,17 @@ def field(bp: BrowserPage, name: str):
 def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_server):
     page.goto("/training?model=tiny")
     page.page.wait_for_selector("#start-job-button")
-    # Inline validation: a bad value disables the button and says why.
+    field(page, "hidden_units").wait_for(timeout=15_000)  # the form comes with the API's options
+    options = httpx.get(f"{live_server['url']}/api/jobs/options", timeout=10).json()
+    # Inline validation: a bad value disables the button and says why, with the range the API enforces.
     field(page, "hidden_units").fill("0")
     page.page.wait_for_function("document.getElementById('start-job-button').disabled")
     errors = page.page.locator(".field-error").all_text_contents()
-    assert any("1..4096" in e for e in errors), errors
+    assert any(options["fields"]["hidden_units"]["text"] in e for e in errors), errors
+    hint = page.page.locator(".field", has=field(page, "hidden_units")).locator(".hint").inner_text()
+    assert options["fields"]["hidden_units"]["text"] in hint, hint
+    # The default is the faithful recipe; a smoke job takes seconds.
+    choose_preset(page, "smoke")
     field(page, "hidden_units").fill("24")
     field(page, "iterations").fill("4")
     field(page, "epochs").fill("2")
@@ -56,6 +62,11 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     assert not page.errors, page.errors
 
 
+def choose_preset(bp: BrowserPage, name: str) -> None:
+    bp.page.click("[id*='\"index\":\"preset\"']")
+    bp.page.get_by_role("option").filter(has_text=f"{name}:").first.click()
+
+
 def start_job(page: BrowserPage) -> int:
     """Submit the filled form and return the id of the job it started."""
     page.page.wait_for_function("!document.getElementById('start-job-button').disabled")
@@ -69,6 +80,8 @@ def start_job(page: BrowserPage) -> int:
 def test_cancel_and_resume_a_job(page: BrowserPage, live_server):
     page.goto("/training?model=tiny")
     page.page.wait_for_selector("#start-job-button")
+    field(page, "hidden_units").wait_for(timeout=15_000)
+    choose_preset(page, "smoke")
     field(page, "hidden_units").fill("16")
     field(page, "epochs").fill("500")  # would take minutes
     field(page, "name").fill("to-cancel")

@@ -1,4 +1,4 @@
-"""The paper's analyses (model/analysis.py, spec 5) on tiny hand-built and ISTA-initialised models."""
+"""The paper's analyses (model/analysis.py) on tiny hand-built and ISTA-initialised models."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from model.drsae import DrSAE
 
 
 def ista_model(n_hidden: int = 16, T: int = 3, seed: int = 0) -> DrSAE:
-    """An untrained DrSAE: E = a0 D^T, S = I - a0 D^T D (spec 3.2), with D from random 'templates'."""
+    """An untrained DrSAE: E = a0 D^T, S = I - a0 D^T D (docs/model.md), with D from random 'templates'."""
     gen = torch.Generator().manual_seed(seed)
     model = DrSAE(784, n_hidden, 10, T)
     model.reset_parameters(templates=torch.rand(50, 784, generator=gen), generator=gen)

@@ -18,7 +18,7 @@ def test_mnist_splits_and_normalisation() -> None:
     assert {k: len(v) for k, v in splits.items()} == {"train": 500, "val": 500, "test": 500}
     x = splits["train"].x
     assert x.shape == (500, 784) and x.dtype == torch.float32
-    torch.testing.assert_close(x.norm(dim=1), torch.ones(500))  # per-image L2 normalisation (spec 3.1.4)
+    torch.testing.assert_close(x.norm(dim=1), torch.ones(500))  # per-image L2 normalisation (docs/model.md)
     arrays = data.load_arrays("mnist")
     assert arrays["train_x"].shape == (50000, 784) and arrays["val_x"].shape == (10000, 784)
     assert arrays["test_y"].shape == (10000,)
@@ -49,7 +49,7 @@ def test_corrupt_dataset_is_reported(tmp_path, monkeypatch) -> None:
     with pytest.raises(data.DataError, match="unreadable"):
         data.load_arrays("mnist")
     arrays = {f"{s}_{k}": np.zeros((n, 784) if k == "x" else (n,), np.uint8 if k == "x" else np.int64)
-              for s, n in (("train", 50000), ("val", 10000), ("test", 10000)) for k in "xy"}  # fmt: skip
+              for s, n in (("train", 50000), ("val", 10000), ("test", 10000)) for k in "xy"}
     np.savez(tmp_path / "mnist.npz", **arrays)
     with pytest.raises(data.DataError, match="checksum"):  # right shapes, wrong content
         data.load_arrays("mnist")

@@ -20,7 +20,7 @@ def free_port() -> int:
 
 def test_two_process_ddp_keeps_ranks_identical(tmp_path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={free_port()}", str(ROOT / "tests" / "model" / "ddp_worker.py"), str(tmp_path)]  # fmt: skip
+           f"--master_port={free_port()}", str(ROOT / "tests" / "model" / "ddp_worker.py"), str(tmp_path)]
     env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

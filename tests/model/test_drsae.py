@@ -79,7 +79,7 @@ def test_gradients_flow_through_all_iterations() -> None:
 
 
 def test_equals_nonnegative_ista() -> None:
-    """With E = a D^T, S = I - a D^T D, b = a*lambda the encoder is T steps of non-negative ISTA (spec 1.4)."""
+    """With E = a D^T, S = I - a D^T D, b = a*lambda the encoder is T steps of non-negative ISTA (docs/model.md)."""
     torch.manual_seed(2)
     n, T, lam = 64, 11, 0.05
     model = DrSAE(784, n, 10, T).double()

@@ -11,7 +11,7 @@ from model import train as train_mod
 from model.presets import preset
 
 SMOKE = ["--preset", "smoke", "--hidden", "8", "--T", "2", "--epochs", "1", "--unsup-epochs", "0",
-         "--train-limit", "200", "--eval-limit", "100", "--no-progress"]  # fmt: skip
+         "--train-limit", "200", "--eval-limit", "100", "--no-progress"]
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_cuda_on_a_machine_without_it() -> None:
     ("field", "value", "message"),
     [("threads", 0, "threads"), ("time_limit", 0.0, "time_limit"), ("train_limit", -5, "train_limit"),
      ("eval_limit", 0, "eval_limit"), ("min_lr_ratio", 2.0, "min_lr_ratio")],
-)  # fmt: skip
+)
 def test_config_bounds(field, value, message) -> None:
     with pytest.raises(ValueError, match=message):
         preset("smoke", **{field: value})

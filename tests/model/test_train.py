@@ -74,7 +74,7 @@ def test_interrupt_in_first_epoch_is_resumable(tmp_path) -> None:
 def test_schedules() -> None:
     paper = PRESETS["paper"]
     assert learning_rate(paper, samples=0, phase="unsupervised", sup_step=0, sup_steps=1) == pytest.approx(5e-3)
-    # spec 3.2 worked value: after 100 pretraining epochs of 50k samples the rate is ~1.43e-3
+    # the authors' schedule (docs/model.md): after 100 pretraining epochs of 50k samples the rate is ~1.43e-3
     lr100 = learning_rate(paper, samples=100 * 50000, phase="supervised", sup_step=0, sup_steps=1)
     assert lr100 == pytest.approx(5e-3 / 3.5) and lr100 == pytest.approx(1.43e-3, rel=1e-3)
     fast = PRESETS["adam"]
@@ -98,7 +98,7 @@ def test_presets_hold_the_papers_numbers() -> None:
 def test_cli(tmp_path, capsys) -> None:
     out = tmp_path / "cli"
     args = ["--preset", "smoke", "--hidden", "8", "--T", "2", "--epochs", "1", "--unsup-epochs", "0",
-            "--train-limit", "200", "--eval-limit", "100", "--no-progress", "--out", str(out)]  # fmt: skip
+            "--train-limit", "200", "--eval-limit", "100", "--no-progress", "--out", str(out)]
     assert main(args) == 0
     saved = json.loads((out / "config.json").read_text())
     assert saved["train"]["hidden"] == 8 and saved["model"]["T"] == 2 and saved["status"] == "finished"

@@ -3,24 +3,20 @@ MNIST test set when it is prepared (data/mnist.npz; `python -m model.data fetch 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from model import data
+from server.config import LOOPBACK_HOSTS, Settings
+from server.main import create_app as _create_app
+from tests.helpers import tiny_run
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `pytest` (not `python -m pytest`) does not put the repo on sys.path
-    sys.path.insert(0, str(REPO))
-from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from model import data  # noqa: E402
-from server.config import LOOPBACK_HOSTS, Settings  # noqa: E402
-from server.main import create_app as _create_app  # noqa: E402
-from tests.helpers import tiny_run  # noqa: E402
-
 HAS_MNIST = data.dataset_path("mnist").exists()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST is not prepared: python -m model.data fetch mnist")
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from PIL import Image
 from model import checkpoint, data
 from server.config import Settings
 from tests.helpers import tiny_run
-from tests.server.conftest import needs_mnist
+from tests.server.conftest import create_app, needs_mnist
 
 
 def digit(seed: int = 0) -> np.ndarray:
@@ -36,7 +37,7 @@ def test_health_and_catch_all(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.json() == {
         "status": "ok", "device": "cpu", "models": 1, "jobs_running": 0, "jobs_queued": 0, "storage": None
-    }  # fmt: skip
+    }
     for path in ("/api/typo", "/api/models/tiny/nothing/here"):
         r = client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/json"
@@ -303,7 +304,7 @@ def test_encode_ablation_and_clamp_change_the_dynamics(client: TestClient, setti
 
 def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
     body = {"image": digit(4).tolist(), "preprocess": "none", "reconstructions": True, "decompose": True,
-            "split_reconstruction": True, "interventions": [{"unit": 1, "value": 0.0}]}  # fmt: skip
+            "split_reconstruction": True, "interventions": [{"unit": 1, "value": 0.0}]}
     r = client.post("/api/models/tiny/encode", json=body)
     assert r.status_code == 200, r.text
     out = r.json()
@@ -389,6 +390,18 @@ def test_model_card_drives_the_structure_flag_and_detail(client: TestClient, set
     os.utime(folder / "model.safetensors")
     rows = {m["id"]: m for m in client.get("/api/models").json()["data"]}
     assert rows["tiny"]["shows_paper_structure"] is None  # an unreadable card is ignored, not a 500
+
+
+def test_a_corrupt_dataset_is_listed_with_what_is_wrong(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRSAE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist.npz").write_bytes(b"not a zip file")
+    with TestClient(create_app(settings)) as c:
+        items = {d["name"]: d for d in c.get("/api/datasets").json()["data"]}
+    assert set(items) == {"mnist"}
+    assert items["mnist"]["splits"] == {} and "mnist" in items["mnist"]["error"]
 
 
 def test_the_default_model_is_listed_first(client: TestClient, settings: Settings) -> None:

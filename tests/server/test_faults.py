@@ -47,7 +47,7 @@ def test_a_worker_killed_outright_is_interrupted_and_resumable(client: TestClien
 
 def _sleeper() -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            start_new_session=True, stdout=subprocess.PIPE)  # fmt: skip
+                            start_new_session=True, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
@@ -107,7 +107,7 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()  # drop the open connections
         codes = []
         for _ in range(50):
-            r = c.post("/api/jobs", json={**SMOKE, "name": "x" * 100})
+            r = c.post("/api/jobs", json={**SMOKE, "name": "x" * 64})  # the longest name allowed
             codes.append(r.status_code)
             if r.status_code != 202:
                 break

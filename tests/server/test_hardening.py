@@ -160,7 +160,7 @@ def test_a_body_that_never_completes_is_timed_out(tmp_path: Path) -> None:
             "path": "/api/jobs", "raw_path": b"/api/jobs", "query_string": b"", "root_path": "",
             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), (b"content-length", b"40")],
             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-        }  # fmt: skip
+        }
         await asyncio.wait_for(app(scope, receive, send), 5)
 
     t0 = time.monotonic()

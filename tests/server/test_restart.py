@@ -48,7 +48,7 @@ def test_sigkill_server_mid_job_then_worker_crash(tmp_path: Path) -> None:
     }
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+                              stderr=subprocess.DEVNULL)
     store = Store(settings.db_path)
     worker_pid = None
     try:

@@ -32,7 +32,7 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     s = Settings.from_env()
     assert (s.models_dir, s.var_dir, s.token, s.max_jobs, s.kill_jobs_on_exit, s.device) == (
         tmp_path / "m", tmp_path / "v", "t", 3, True, "cpu"
-    )  # fmt: skip
+    )
     assert s.db_path == tmp_path / "v" / "jobs.sqlite"
     monkeypatch.setenv("DRSAE_DEVICE", "tpu")
     with pytest.raises(ValueError, match="DRSAE_DEVICE"):

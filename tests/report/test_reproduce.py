@@ -1,4 +1,4 @@
-"""`python -m model.reproduce` (model/reproduce.py) and the report page (model/report.py), on tiny runs."""
+"""`python -m report.reproduce` (report/reproduce.py) and the report page (report/figures.py), on tiny runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from model import checkpoint
-from model import reproduce as P
 from model.train import train
+from report import reproduce as P
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_quick_writes_the_table_with_the_three_paper_rows(quick: Path) -> None:
     assert "ours 784-32^11-10" in rows[0][0] and "ours 784-16^2-10" in rows[2][0]
     assert "E bound 0.3125" in rows[2][8] and "1.25/2/2" in rows[2][8]
     assert "QUICK MODE" in md
-    assert "Command: python -m model.reproduce --quick" in md
+    assert "Command: python -m report.reproduce --quick" in md
     assert "torch 2." in md and "device cpu" in md  # the machine it came from
     assert "‖C_i‖" in md and "| verdict |" in md  # the claims table
 
@@ -151,6 +151,7 @@ def test_compute_analyses_falls_back_to_relative_roles_when_one_role_is_empty() 
     from model import report as R
     from model.data import Split
     from model.drsae import DrSAE
+    from report import figures as F
 
     gen = torch.Generator().manual_seed(0)
     model = DrSAE(784, 12, 10, 3)
@@ -167,4 +168,4 @@ def test_compute_analyses_falls_back_to_relative_roles_when_one_role_is_empty() 
     assert len(items) == 9 and items[0].verdict == "not enough units"  # no categorical-unit at 0.7 rad
     assert all(c.verdict == "not enough units" for c in items)  # every claim rests on both groups
     assert "12 part, 0 in-between, 0 categorical" in items[0].measured
-    assert len(R.figures(an)) == 9
+    assert len(F.figures(an)) == 9

@@ -1,13 +1,13 @@
-"""Reproduce the paper's results table and analyses (Rolfe & LeCun 2013; spec 4.1, 4.2, 5).
+"""Reproduce the paper's results table and analyses (Rolfe & LeCun 2013: its table 1, section 4 and analyses).
 
-    python -m model.reproduce                    # train (or reuse) the three runs, write reports/paper.{md,html}
-    python -m model.reproduce --reuse-only       # reports from finished run folders only, no training
-    python -m model.reproduce --quick --out /tmp/r   # tiny models on a few hundred images, for tests
+    python -m report.reproduce                    # train (or reuse) the three runs, write reports/paper.{md,html}
+    python -m report.reproduce --reuse-only       # reports from finished run folders only, no training
+    python -m report.reproduce --quick --out /tmp/r   # tiny models on a few hundred images, for tests
 
 The three configurations of the paper are 784-400^11-10 (1.08% test error), 784-200^11-10 (1.21%) and the
 recurrence ablation 784-200^2-10 (1.49%). Each is trained with model.train.train from a preset (`faithful` by
 default) into <runs-dir>/<name>; a folder whose config.json says status "finished" is reused. For T = 2 the
-authors cut the encoder bound (spec 3.3): we use e_bound = 1.25/2/2. The analyses of the report run on the
+authors cut the encoder bound (docs/model.md): we use e_bound = 1.25/2/2. The analyses of the report run on the
 400-unit model.
 """
 
@@ -31,13 +31,14 @@ from model import checkpoint, data
 from model import report as R
 from model.presets import PRESETS, TrainConfig, preset
 from model.train import resolve_device, train
+from report import figures as F
 
 MACHINE_FILE = "machine.json"  # written beside a run we train: where it ran (device name, CPU, torch)
 
 
 @dataclass(frozen=True)
 class PaperRun:
-    """One row of the paper's table (spec 4.1, 4.2) and how we configure it."""
+    """One row of the paper's table and how we configure it."""
 
     name: str  # run folder name under --runs-dir
     hidden: int
@@ -60,7 +61,7 @@ PAPER_RUNS = (
         2,
         1.49,
         e_bound=1.25 / 2 / 2,
-        note="encoder bound cut to 1.25/2/2 = 0.3125 as in the authors' T = 2 runs (spec 3.3); the paper's "
+        note="encoder bound cut to 1.25/2/2 = 0.3125 as in the authors' T = 2 runs (docs/model.md); the paper's "
         "1.25/(T-1) would be 1.25",
     ),
 )
@@ -222,7 +223,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:
-    """The side-by-side table of spec 4.1/4.2 numbers and ours, as a Markdown pipe table."""
+    """The side-by-side table of the paper's numbers and ours, as a Markdown pipe table."""
     out = [
         "| configuration | paper test error | our test error | our val error | best / total epochs | wall time "
         "| device | seed | recipe |",
@@ -266,7 +267,7 @@ def write_reports(
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()),
     ]
     notes = [
-        "Paper numbers: Rolfe & LeCun 2013, table 1 and section 4 (spec 4.1, 4.2); the paper reports one run "
+        "Paper numbers: Rolfe & LeCun 2013, table 1 and section 4; the paper reports one run "
         "per configuration, no error bars.",
         f"T = 2: {PAPER_RUNS[2].note}.",
     ]
@@ -310,7 +311,7 @@ def write_reports(
     md_path = out / f"{name}.md"
     md_path.write_text("\n".join(md), encoding="utf-8")
     print(f"wrote {md_path}", flush=True)
-    html_path = R.write_html(
+    html_path = F.write_html(
         out / f"{name}.html",
         title="DrSAE reproduction: Rolfe & LeCun, ICLR 2013",
         provenance=provenance,
@@ -330,7 +331,7 @@ def _report_name(s: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.reproduce", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m report.reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="faithful", choices=sorted(PRESETS), help="training recipe (default faithful)")
     p.add_argument("--epochs", type=int, help="supervised epochs (default: the preset's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
@@ -351,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = "python -m model.reproduce " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m report.reproduce " + shlex.join(sys.argv[1:] if argv is None else argv)
     runs_dir = args.runs_dir or (args.out / "quick-runs" if args.quick else Path("runs/paper"))
     analysis_limit = args.analysis_images or (300 if args.quick else None)
     torch.set_num_threads(1)  # the CPU is shared; training sets its own thread count

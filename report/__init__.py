@@ -1,0 +1,1 @@
+"""The paper reports: figures and HTML drawn from model/ results (plotly lives here, not in model/)."""
