@@ -94,9 +94,12 @@ class ModelDetail(ModelSummary):
     metrics: list[dict[str, Any]]
 
 
-def _image(value: Any) -> np.ndarray | str:
+def _image(value: Any) -> np.ndarray | str | None:
     """28x28 numbers in [0, 1] -> float32 array, checked with numpy (784 pydantic floats cost ~1 ms and
-    give unreadable union errors); a string must look like a PNG data URL (decoded by the route)."""
+    give unreadable union errors); a string must look like a PNG data URL (decoded by the route); None is
+    no image (the body names a stored digit instead)."""
+    if value is None:
+        return None
     if isinstance(value, str):
         if not value.startswith("data:image/png;base64,"):
             raise ValueError("a string image must be a 'data:image/png;base64,...' URL")
@@ -167,7 +170,13 @@ class InterventionOut(BaseModel):
 
 
 class EncodeRequest(Strict):
-    image: ImageInput
+    """One input, given either as pixels (`image`) or by reference to a stored digit (`dataset` + `index`):
+    a test digit then never crosses the wire as pixels."""
+
+    image: ImageInput = Field(None, description="28x28 values or a PNG data URL; or leave out and give dataset + index")
+    dataset: DatasetName | None = Field(None, description="with index: encode this dataset's digit")
+    split: Split = Field("test", description="with dataset and index")
+    index: int | None = Field(None, ge=0, le=10_000_000, description="with dataset: the digit's index in the split")
     preprocess: Literal["center", "none"] = "center"
     reconstructions: bool = False
     interventions: list[InterventionIn] = Field(
@@ -175,6 +184,17 @@ class EncodeRequest(Strict):
     )
     decompose: bool = Field(False, description="add input_drive, recurrent_drive and recurrent_drive_by_role")
     split_reconstruction: bool = Field(False, description="add reconstructions_by_role (needs reconstructions)")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> EncodeRequest:
+        by_ref = self.dataset is not None or self.index is not None
+        if self.image is not None and by_ref:
+            raise ValueError("give either image or dataset + index, not both")
+        if self.image is None and not by_ref:
+            raise ValueError("give an image, or dataset + index of a stored digit")
+        if by_ref and (self.dataset is None or self.index is None):
+            raise ValueError("a reference needs both dataset and index")
+        return self
 
     @model_validator(mode="after")
     def _split_needs_reconstructions(self) -> EncodeRequest:

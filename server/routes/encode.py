@@ -1,6 +1,9 @@
 """POST /api/models/{id}/encode: one digit through every iteration, returned all at once so the dashboard
 can animate z(t) in the browser without further requests.
 
+The input is pixels (`image`: a drawing, an upload) or a reference to a stored digit (`dataset`, `split`,
+`index`: the gallery), so a test digit is read here rather than sent back by the browser.
+
 This is the hot path (the dashboard calls it on every stroke), so the body is parsed by pydantic-core's
 JSON parser straight into EncodeRequest instead of FastAPI's stdlib json.loads + validation (784 floats:
 about 0.8 ms saved), and the result is written by orjson from numpy arrays. The OpenAPI schema of the body
@@ -17,11 +20,12 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from model import data
 from model.inference import Intervention
 from server import preprocess
 from server.deps import ModelDep
 from server.images import ImageError, decode_png_data_url
-from server.registry import encode
+from server.registry import Datasets, encode
 from server.schemas import EncodeRequest, EncodeResult, Message
 from server.web import FastJSONResponse
 
@@ -34,10 +38,26 @@ _BODY_SCHEMA = EncodeRequest.model_json_schema()
 _OPENAPI_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}}
 
 
-def model_input(req: EncodeRequest) -> np.ndarray:
+def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
+    """The referenced digit as 28x28 in [0, 1]; 404 for an unprepared dataset, 422 for an index past the end."""
+    if req.dataset is None or req.index is None:  # the schema asks for both; kept for the type checker
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a reference needs both dataset and index")
+    try:
+        x = datasets.arrays(req.dataset)[f"{req.split}_x"]
+    except data.DataError as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
+    if req.index >= len(x):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"index {req.index} is past the end of {req.dataset}/{req.split} ({len(x)} digits)",
+        )
+    return x[req.index].reshape(28, 28).astype(np.float32) / 255.0
+
+
+def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     """The 28x28 image in [0, 1] the model will see (before L2 normalisation); ValueError says why not."""
     # an array is (28, 28) in [0, 1] already: the schema checked shape and range
-    img = decode_png_data_url(req.image) if isinstance(req.image, str) else req.image
+    img = decode_png_data_url(img) if isinstance(img, str) else img
     if req.preprocess == "center":
         return preprocess.center_digit(img)
     if preprocess.bounding_box(img) is None:
@@ -65,9 +85,10 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
     """A few hundred microseconds of numpy and torch for one image: run inline (a thread hop would cost
     as much as the work)."""
     req = await parse_body(request)
+    img = req.image if req.image is not None else stored_digit(request.app.state.drsae.datasets, req)
     try:
         # a PNG costs up to tens of milliseconds to decode: in a worker thread, so other requests go on
-        x = await asyncio.to_thread(model_input, req) if isinstance(req.image, str) else model_input(req)
+        x = await asyncio.to_thread(model_input, req, img) if isinstance(img, str) else model_input(req, img)
         xn = preprocess.l2_normalize(x)
     except (ValueError, ImageError) as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid image: {e}") from e

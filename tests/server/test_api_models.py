@@ -155,6 +155,51 @@ def test_encode_rejects_unknown_fields_options_and_bad_json(client: TestClient) 
     assert client.post("/api/models/nope/encode", json={"image": img}).status_code == 404
 
 
+@needs_mnist
+def test_encode_by_reference_equals_encoding_the_pixels(client: TestClient) -> None:
+    """A stored digit named by (dataset, split, index) is encoded exactly as its pixels would be."""
+    pixels = data.load_arrays("mnist")["test_x"][7].reshape(28, 28).astype(np.float32) / 255.0
+    common = {"preprocess": "none", "reconstructions": True}
+    by_ref = client.post("/api/models/tiny/encode", json={"dataset": "mnist", "split": "test", "index": 7, **common})
+    by_px = client.post("/api/models/tiny/encode", json={"image": pixels.tolist(), **common})
+    assert by_ref.status_code == 200, by_ref.text
+    a, b = by_ref.json(), by_px.json()
+    np.testing.assert_allclose(a["input"], pixels, atol=1e-6)
+    np.testing.assert_allclose(a["z"], b["z"], atol=1e-6)
+    np.testing.assert_allclose(a["reconstructions"], b["reconstructions"], atol=1e-6)
+    assert a["prediction"] == b["prediction"]
+    # split defaults to "test"
+    r = client.post("/api/models/tiny/encode", json={"dataset": "mnist", "index": 7, "preprocess": "none"})
+    np.testing.assert_allclose(r.json()["z"], b["z"], atol=1e-6)
+
+
+@needs_mnist
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"image": digit().tolist(), "dataset": "mnist", "index": 0}, 422, "not both"),
+        ({"dataset": "mnist"}, 422, "both dataset and index"),
+        ({"index": 3}, 422, "both dataset and index"),
+        ({"preprocess": "none"}, 422, "give an image"),
+        ({"dataset": "mnist", "index": 10_000}, 422, "past the end"),
+        ({"dataset": "mnist", "index": -1}, 422, ""),
+        ({"dataset": "mnist", "index": "3"}, 422, ""),
+        ({"dataset": "cifar", "index": 0}, 422, ""),
+        ({"dataset": "mnist", "split": "holdout", "index": 0}, 422, ""),
+    ],
+)
+def test_encode_by_reference_rejects_bad_references(client: TestClient, body: dict, status: int, message: str) -> None:
+    r = client.post("/api/models/tiny/encode", json=body)
+    assert r.status_code == status, r.text
+    assert message in json.dumps(r.json()["detail"])
+
+
+def test_encode_by_reference_to_an_unprepared_dataset_is_a_404(client: TestClient, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("DRSAE_DATA_DIR", str(tmp_path / "no-data"))
+    r = client.post("/api/models/tiny/encode", json={"dataset": "fashion-mnist", "index": 0})
+    assert r.status_code == 404 and "fashion-mnist" in r.json()["detail"]
+
+
 def test_oversize_bodies_get_413(client: TestClient) -> None:
     big = b'{"image": "' + b"A" * (3 * 1024 * 1024) + b'"}'
     r = client.post("/api/models/tiny/encode", content=big, headers={"content-type": "application/json"})
