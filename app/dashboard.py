@@ -16,6 +16,7 @@ from dash import Dash
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import api as api_client
+from app import ids
 from app.layout import shell
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +63,8 @@ def attach(api: fastapi.FastAPI) -> None:
         serve_locally=True,
     )
     dash_app.layout = shell
+    # The element ids static/*.js needs, from app/ids.py, ahead of the scripts that use them.
+    dash_app.index_string = dash_app.index_string.replace("{%scripts%}", ids.browser_script() + "{%scripts%}", 1)
     # Registers every page's dash.callback functions (Dash collects them when the first request comes in).
     # Dash keeps pages and callbacks in globals: one Dash app per process (a second attach gets no callbacks).
     importlib.import_module("app.callbacks.all")

@@ -1,7 +1,13 @@
 """Stable element ids shared by pages, callbacks, static/*.js and the browser tests.
 
-The first block is the public contract of the browser tests; keep those names.
+The first block is the public contract of the browser tests; keep those names. The browser gets every name
+here as `window.drsae.ids` (`browser_ids`, written into the page by app/dashboard.py), so static/*.js holds no
+copy of an id.
 """
+
+from __future__ import annotations
+
+import json
 
 # Contract with the browser tests.
 DRAW_CANVAS = "draw-canvas"
@@ -64,6 +70,13 @@ CLEAR_INTERVENTIONS = "clear-interventions"
 DRIVE_GRAPH = "drive-graph"
 RECON_PARTS = "recon-parts"
 DECISION_MARK = "probs-graph-decision"
+RECON_CATEGORICAL = "recon-categorical"  # the reconstruction split by role: RECON_<ROLE>
+RECON_INTERMEDIATE = "recon-intermediate"
+RECON_PART = "recon-part"
+# The overlays beside a graph that static/animate.js moves: the graph's id plus one of these.
+CURSOR_SUFFIX = "-cursor"
+FOG_SUFFIX = "-fog"
+ROW_SUFFIX = "-row"
 FIXED_SCALE = "fixed-scale"
 FIXED_SCALE_MAX = "fixed-scale-max"
 EXPORT_JSON = "export-json"
@@ -114,3 +127,14 @@ EVAL_SUMMARY = "eval-summary"
 CELL_DIGITS = "cell-digits"
 EVAL_STORE = "eval-store"
 EVAL_CELL = "eval-cell"
+
+
+def browser_ids() -> dict[str, str]:
+    """Every id above by its Python name: what static/*.js reads from window.drsae.ids."""
+    return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
+
+
+def browser_script() -> str:
+    """An inline script that puts the ids into the browser's one namespace before static/*.js runs."""
+    payload = json.dumps(browser_ids(), sort_keys=True).replace("</", "<\\/")
+    return f"<script>window.drsae = Object.assign(window.drsae || {{}}, {{ids: {payload}}});</script>"

@@ -210,6 +210,7 @@ class EncodeResult(BaseModel):
     z: list[list[float]] = Field(description="T x hidden_units: z(1) ... z(T)")
     probabilities: list[list[float]] = Field(description="T x 10: softmax of the classifier applied to z(t)")
     prediction: int = Field(description="argmax of the probabilities at t = T")
+    label: int | None = Field(None, description="the stored digit's true label, when encoded by reference")
     reconstructions: list[list[list[float]]] | None = Field(description="T x 28 x 28: D z(t), when asked for")
     decision_iteration: int = Field(description="first t from which the top class stays the final one")
     interventions: list[InterventionOut] = Field(description="those applied, to_iteration filled in")

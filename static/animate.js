@@ -9,7 +9,11 @@
  */
 (function () {
   "use strict";
-  const S = (window.drsaeState = window.drsaeState || {
+  const ns = (window.dash_clientside = window.dash_clientside || {});
+  // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
+  const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
+  const I = D.ids;
+  const S = (D.state = D.state || {
     units: null, // slim units payload (app/callbacks/dynamics.py: slim_units)
     enc: null, // latest encode result
     t: 11, // current (fractional) iteration
@@ -17,7 +21,8 @@
     playing: false,
     raf: 0,
     seq: 0, // encode request counter: late answers to old requests are dropped
-    source: null, // {kind: "digit", ref, image} | {kind: "drawn"}
+    source: null, // {kind: "digit", ref, dataset, index} | {kind: "drawn"} | {kind: "upload"}
+    current: null, // what is encoded now: {input: {image} | {dataset, split, index}, preprocess}
     initialT: null,
     loop: 0, // playback loop counter: a tick of an older loop stops itself (one loop at a time)
     interventions: [], // [{unit, value, from_iteration, to_iteration}] sent with every encode
@@ -30,7 +35,6 @@
     perf: { strokeEnd: null, firstFrame: null, latencies: [], apiMs: [], allViewsLatencies: [], frameTimes: [] },
   });
   const SPEED = 4; // iterations per second while playing
-  const ns = (window.dash_clientside = window.dash_clientside || {});
   const noUpdate = () => ns.no_update;
 
   function gd(id) {
@@ -71,7 +75,7 @@
     const scale = S.inputMax || 1;
     const img = r[a].map((row, y) =>
       row.map((v, x) => (((1 - f) * v + f * r[b][y][x]) / scale)));
-    drawGrid("recon-canvas", img);
+    drawGrid(I.RECON_CANVAS, img);
   }
 
   /* Reconstructions split by role at fractional t (from the detail request), on the input's scale. */
@@ -82,7 +86,7 @@
       if (!r) continue;
       const a = Math.max(0, Math.min(r.length - 1, Math.round(tf) - 1));
       const scale = S.inputMax || 1;
-      drawGrid(`recon-${role}`, r[a].map((row) => row.map((v) => Math.max(0, v) / scale)));
+      drawGrid(I[`RECON_${role.toUpperCase()}`], r[a].map((row) => row.map((v) => Math.max(0, v) / scale)));
     }
   }
 
@@ -96,14 +100,14 @@
     const gr = g.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
     const ox = gr.left - wr.left, oy = gr.top - wr.top;
     const x = (v) => ox + xa._offset + xa.l2p(v);
-    const cur = document.getElementById(`${id}-cursor`);
+    const cur = document.getElementById(id + I.CURSOR_SUFFIX);
     const top = `${oy + sz.t}px`, height = `${sz.h}px`;
     if (cur) {
       const x0 = band ? x(tf - 0.5) : x(tf) - 1;
       const x1 = band ? x(tf + 0.5) : x(tf) + 1;
       Object.assign(cur.style, { display: "block", left: `${x0}px`, width: `${x1 - x0}px`, top, height });
     }
-    const fog = document.getElementById(`${id}-fog`);
+    const fog = document.getElementById(id + I.FOG_SUFFIX);
     if (fog) {
       const x0 = x(tf) + 1, x1 = ox + xa._offset + xa._length;
       Object.assign(fog.style, { display: x1 > x0 ? "block" : "none", left: `${x0}px`, width: `${Math.max(0, x1 - x0)}px`, top, height });
@@ -114,8 +118,8 @@
 
   /* The decision iteration as a dashed line on the probability chart, with its label. */
   function placeDecision() {
-    const el = document.getElementById("probs-graph-decision");
-    const g = gd("probs-graph");
+    const el = document.getElementById(I.DECISION_MARK);
+    const g = gd(I.PROBS);
     const fl = g && g._fullLayout;
     if (!el) return;
     if (!S.enc || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) { el.style.display = "none"; return; }
@@ -135,27 +139,27 @@
     const T = S.T;
     tf = Math.max(1, Math.min(T, tf));
     S.t = tf;
-    placeOverlays("heatmap-graph", tf, true);
-    placeOverlays("curves-graph", tf, false);
-    placeOverlays("probs-graph", tf, false);
+    placeOverlays(I.HEATMAP, tf, true);
+    placeOverlays(I.CURVES, tf, false);
+    placeOverlays(I.PROBS, tf, false);
     placeDecision();
     drawRecon(tf);
     if (ti0(tf) !== S.partsT) { S.partsT = ti0(tf); drawParts(tf); }
-    if (window.drsaeCompare) window.drsaeCompare.frame(tf);
+    if (D.compare) D.compare.frame(tf);
     const ti = Math.round(tf);
     if (ti !== S.shownT) {
       S.shownT = ti;
-      const label = document.getElementById("iteration-label");
+      const label = document.getElementById(I.ITERATION_LABEL);
       if (label) label.textContent = `t = ${ti} / ${T}`;
       if (S.enc) {
         const p = S.enc.probabilities[ti - 1];
         let best = 0;
         for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
-        const el = document.getElementById("prob-at-t");
+        const el = document.getElementById(I.PROB_AT_T);
         if (el) el.textContent = `at t = ${ti}: ${nameOf(best)} with p = ${(p[best] * 100).toFixed(1)}%`;
       }
       S.sliderEcho = ti;
-      setProps("iteration-slider", { value: ti });
+      setProps(I.ITERATION_SLIDER, { value: ti });
       if (!S.playing) syncUrl();
     }
     const views = document.querySelector(".views-grid");
@@ -171,7 +175,7 @@
   function highlightUnit(k) {
     const u = S.units;
     if (!u) return;
-    const h = gd("heatmap-graph"), row = document.getElementById("heatmap-graph-row");
+    const h = gd(I.HEATMAP), row = document.getElementById(I.HEATMAP + I.ROW_SUFFIX);
     const r = u.order.indexOf(k);
     if (h && row && h._fullLayout && h._fullLayout.yaxis && r >= 0) {
       const ya = h._fullLayout.yaxis, xa = h._fullLayout.xaxis, wrap = h.closest(".graph-wrap");
@@ -182,7 +186,7 @@
         top: `${gr.top - wr.top + ya._offset + Math.min(y0, y1)}px`, height: `${Math.abs(y1 - y0)}px`,
       });
     }
-    const c = gd("curves-graph");
+    const c = gd(I.CURVES);
     if (c && c.data && S.enc && c.data.length === u.curve_groups.length + 1) {
       const cls = u.units[String(k)] ? u.units[String(k)]["class"] : 0;
       window.Plotly.restyle(c, { y: [S.enc.z.map((zt) => zt[k])], "line.color": colorOf(cls) }, [c.data.length - 1]);
@@ -190,7 +194,7 @@
   }
 
   function setPlayLabel() {
-    const b = document.getElementById("play-button");
+    const b = document.getElementById(I.PLAY_BUTTON);
     if (b) {
       b.textContent = S.playing ? "❚❚ Pause" : "▶ Play";
       b.setAttribute("aria-pressed", S.playing ? "true" : "false");
@@ -209,7 +213,7 @@
     let last = performance.now();
     const tick = (now) => {
       if (!S.playing || loop !== S.loop) return;
-      if (!document.getElementById("heatmap-graph")) return pause(); // the user left the page
+      if (!document.getElementById(I.HEATMAP)) return pause(); // the user left the page
       S.perf.frameTimes.push(now);
       if (S.perf.frameTimes.length > 600) S.perf.frameTimes.shift();
       const dt = (now - last) / 1000;
@@ -272,7 +276,7 @@
   function applyEncoding(enc, opts) {
     const u = S.units;
     if (!u || enc.model_id !== u.model_id) return;
-    const h = gd("heatmap-graph"), c = gd("curves-graph"), p = gd("probs-graph");
+    const h = gd(I.HEATMAP), c = gd(I.CURVES), p = gd(I.PROBS);
     const ready = h && h.data && h.data[0] && h.data[0].type === "heatmap" && p && p.data && p.data.length >= 10;
     if (!ready) {
       // The templates for this model are still being drawn: try again shortly.
@@ -296,7 +300,7 @@
     const fixed = fixedScale();
     if (fixed) zmax = fixed;
     window.Plotly.restyle(h, { z: [zRows], zmin: 0, zmax }, [0]);
-    const zl = document.getElementById("heatmap-zmax");
+    const zl = document.getElementById(I.HEATMAP_ZMAX);
     if (zl) zl.textContent = zmax.toPrecision(2);
     // The line charts follow on the next animation frames, one per frame, so no frame waits for all
     // three restyles (each costs 50-80 ms on this machine's software-rendered Chromium).
@@ -334,23 +338,23 @@
       requestAnimationFrame(() => setTimeout(runLater, 0));
     };
     requestAnimationFrame(() => setTimeout(runLater, 0));
-    drawGrid("input-canvas", enc.input);
-    const pred = document.getElementById("prediction");
+    drawGrid(I.INPUT_CANVAS, enc.input);
+    const pred = document.getElementById(I.PREDICTION);
     const predText = nameOf(enc.prediction);
     if (pred) {
       pred.textContent = predText;
       pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
     }
-    setProps("prediction", { children: predText });
+    setProps(I.PREDICTION, { children: predText });
     const noun = (S.units && S.units.item_noun) || "digit";
-    const cap = document.getElementById("digit-caption");
-    let label = S.source && S.source.kind === "digit" && S.source.label !== undefined
-      ? `test ${noun} ${S.source.index}, true label ${nameOf(S.source.label)}`
+    const cap = document.getElementById(I.DIGIT_CAPTION);
+    let label = S.source && S.source.kind === "digit" && enc.label !== null && enc.label !== undefined
+      ? `test ${noun} ${S.source.index}, true label ${nameOf(enc.label)}`
       : S.source && S.source.kind === "upload" ? "your PNG" : "your drawing";
     if (S.interventions.length && S.base) label += ` · before the interventions: ${nameOf(S.base.prediction)}`;
     if (cap) cap.textContent = label;
     S.shownT = null;
-    if (window.drsaeSteer) window.drsaeSteer.refresh();
+    if (D.steer) D.steer.refresh();
     if (opts.initialT) {
       pause();
       renderFrame(Math.min(T, opts.initialT));
@@ -359,16 +363,17 @@
     }
   }
 
-  async function encode(image, preprocess, opts) {
+  /* Encode one input ({image} or a stored digit {dataset, split, index}) with the current interventions. */
+  async function encode(input, preprocess, opts) {
     const u = S.units;
     if (!u) return;
     const seq = ++S.seq;
-    S.current = { image, preprocess };
-    const body = { image, preprocess, reconstructions: true };
+    S.current = { input, preprocess };
+    const body = { ...input, preprocess, reconstructions: true };
     const ivs = S.interventions.slice();
     let r;
     try {
-      r = await window.drsaeApi.encode(u.model_id, { ...body, interventions: ivs });
+      r = await D.api.encode(u.model_id, { ...body, interventions: ivs });
     } catch (e) {
       return status(`Could not reach the API: ${e}`);
     }
@@ -377,7 +382,7 @@
     const enc = r.data;
     if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
     if (ivs.length) {
-      const b = await window.drsaeApi.encode(u.model_id, body);
+      const b = await D.api.encode(u.model_id, body);
       if (seq !== S.seq) return;
       S.base = b.ok ? b.data : null;
     } else {
@@ -388,21 +393,21 @@
     S.partsT = null;
     applyEncoding(enc, opts || {});
     // The drive decomposition and the prototype split are larger: fetched after the first frame.
-    window.drsaeApi.encode(u.model_id, { ...body, interventions: ivs, decompose: true, split_reconstruction: true })
+    D.api.encode(u.model_id, { ...body, interventions: ivs, decompose: true, split_reconstruction: true })
       .then((d) => {
         if (seq !== S.seq || !d.ok) return;
         S.detail = d.data;
         S.partsT = null;
         drawParts(S.t);
-        if (window.drsaeSteer) window.drsaeSteer.refresh();
+        if (D.steer) D.steer.refresh();
       });
-    if (window.drsaeCompare) window.drsaeCompare.encode();
+    if (D.compare) D.compare.encode();
   }
 
   /* The status line under the gallery: this file clears only its own messages, never another's
    * (e.g. the "random misclassified" line that names the digit being loaded). */
   function status(msg) {
-    const el = document.getElementById("dynamics-status");
+    const el = document.getElementById(I.STATUS);
     if (!el) return;
     if (msg) { el.textContent = msg; S.statusOwn = true; }
     else if (S.statusOwn) { el.textContent = ""; S.statusOwn = false; }
@@ -410,19 +415,18 @@
 
   /* The heat map's top when "fixed scale" is ticked, else null (scaled to each input's largest z). */
   function fixedScale() {
-    const box = document.querySelector("#fixed-scale input[type=checkbox]");
-    const v = Number((document.getElementById("fixed-scale-max") || {}).value);
+    const box = document.querySelector(`#${I.FIXED_SCALE} input[type=checkbox]`);
+    const v = Number((document.getElementById(I.FIXED_SCALE_MAX) || {}).value);
     return box && box.checked && Number.isFinite(v) && v > 0 ? v : null;
   }
 
   /* Encode the current input again (interventions or the scale changed). */
   function rerun() {
     if (!S.current) return;
-    encode(S.current.image, S.current.preprocess, { initialT: Math.round(S.t) || S.T });
+    encode(S.current.input, S.current.preprocess, { initialT: Math.round(S.t) || S.T });
   }
 
-  const api = {
-    state: S,
+  Object.assign(D, {
     renderFrame, play, pause, step, encode, highlightUnit, rerun, syncUrl, status, drawGrid, placeOverlays,
     formatInterventions, parseInterventions, colorOf, nameOf,
     /* Replace the interventions and re-run the current input. */
@@ -435,56 +439,56 @@
     encodeUpload(dataUrl) {
       S.source = { kind: "upload" };
       S.drawing = null;
-      setProps("digit-ref", { data: "upload" });
-      if (window.drsaeCanvas) window.drsaeCanvas.clear(false);
-      return encode(dataUrl, "center", {});
+      if (D.canvas) D.canvas.clear(false);
+      return encode({ image: dataUrl }, "center", {});
     },
     /* Called by static/canvas.js when a stroke ends (image: PNG data URL of the drawing). */
     encodeDrawing(dataUrl) {
       S.source = { kind: "drawn" };
       S.drawing = dataUrl;
-      setProps("digit-ref", { data: "drawn" });
-      return encode(dataUrl, "center", {});
+      return encode({ image: dataUrl }, "center", {});
     },
     clearViews() {
       S.seq++;
       pause();
       S.drawing = null;
-      const pred = document.getElementById("prediction");
+      const pred = document.getElementById(I.PREDICTION);
       if (pred) pred.textContent = "–";
-      const cap = document.getElementById("digit-caption");
+      const cap = document.getElementById(I.DIGIT_CAPTION);
       if (cap) cap.textContent = "draw a digit";
     },
-  };
-  window.drsae = api;
+  });
 
-  ns.drsae = Object.assign(ns.drsae || {}, {
+  /* A gallery or URL digit is encoded by reference: the server reads its pixels (docs/api.md). */
+  const digitInput = (d) => ({ dataset: d.dataset, split: "test", index: d.index });
+
+  Object.assign(D, {
     /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t}). */
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
       else return noUpdate();
-      const newDigit = trig.some((p) => p.startsWith("digit-store")) && digit;
+      const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
       if (S.initialT === null && encStore) {
         S.interventions = parseInterventions(encStore.iv);
         S.compareId = encStore.compare || "";
       }
-      if (trig.some((p) => p.startsWith("units-store")) && S.enc && S.enc.model_id !== units.model_id) {
+      if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`)) && S.enc && S.enc.model_id !== units.model_id) {
         S.interventions = []; // unit numbers belong to the model they were chosen on
       }
       if (newDigit) {
-        S.source = { kind: "digit", ref: digit.ref, index: digit.index, label: digit.label, image: digit.image };
-        if (window.drsaeCanvas) window.drsaeCanvas.clear(false);
+        S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
+        if (D.canvas) D.canvas.clear(false);
       }
       S.initialT = S.initialT === null ? initialT || 0 : S.initialT;
       if (S.source && S.source.kind === "drawn" && S.drawing) {
-        encode(S.drawing, "center", {});
+        encode({ image: S.drawing }, "center", {});
       } else if (S.source && S.source.kind === "digit") {
-        encode(S.source.image, "none", { initialT });
+        encode(digitInput(S.source), "none", { initialT });
       } else if (digit) {
-        S.source = { kind: "digit", ref: digit.ref, index: digit.index, label: digit.label, image: digit.image };
-        encode(digit.image, "none", { initialT });
+        S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
+        encode(digitInput(S.source), "none", { initialT });
       }
       return noUpdate();
     },
@@ -538,9 +542,9 @@
   document.addEventListener("click", (ev) => {
     const b = ev.target.closest && ev.target.closest("button");
     if (!b) return;
-    if (b.id === "play-button") S.playing ? pause() : play(false);
-    else if (b.id === "step-button") step(1);
-    else if (b.id === "step-back-button") step(-1);
+    if (b.id === I.PLAY_BUTTON) S.playing ? pause() : play(false);
+    else if (b.id === I.STEP_BUTTON) step(1);
+    else if (b.id === I.STEP_BACK_BUTTON) step(-1);
   });
   let resizeQueued = false;
   window.addEventListener("resize", () => {

@@ -1,8 +1,10 @@
-/* DrSAE Explorer: the browser's one client of the JSON API (docs/api.md). Other files call window.drsaeApi;
+/* DrSAE Explorer: the browser's one client of the JSON API (docs/api.md). Other files call window.drsae.api;
  * none of them builds an API URL. Answers are {ok: true, data} or {ok: false, status, detail}; a network
  * failure throws. */
 (function () {
   "use strict";
+  const ns = (window.dash_clientside = window.dash_clientside || {});
+  const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
   async function post(path, body) {
     const res = await fetch(`/api${path}`, {
       method: "POST",
@@ -19,8 +21,9 @@
     }
     return { ok: false, status: res.status, detail };
   }
-  window.drsaeApi = {
-    /* POST /api/models/{id}/encode: every iteration of one image (with interventions, decompose, ...). */
+  D.api = {
+    /* POST /api/models/{id}/encode: every iteration of one input (with interventions, decompose, ...). The
+     * input is {image} (pixels or a PNG data URL) or {dataset, split, index} (a stored digit, by reference). */
     encode(modelId, body) {
       return post(`/models/${encodeURIComponent(modelId)}/encode`, body);
     },

@@ -1,4 +1,4 @@
-/* DrSAE Explorer: the drawing canvas (#draw-canvas) with Pointer Events (mouse, pen and touch).
+/* DrSAE Explorer: the drawing canvas (ids.DRAW_CANVAS) with Pointer Events (mouse, pen and touch).
  *
  * Strokes are kept as point lists so Undo can redraw all but the last. When a stroke ends, the canvas
  * (white ink on opaque black, 280x280) goes to the API as a PNG data URL with preprocess "center": the
@@ -7,13 +7,17 @@
  */
 (function () {
   "use strict";
+  const ns = (window.dash_clientside = window.dash_clientside || {});
+  // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
+  const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
+  const I = D.ids;
   const strokes = []; // [{width, points: [[x, y], ...]}] in canvas pixels
   let current = null;
 
-  const canvas = () => document.getElementById("draw-canvas");
+  const canvas = () => document.getElementById(I.DRAW_CANVAS);
 
   function penWidth() {
-    const el = document.getElementById("pen-size");
+    const el = document.getElementById(I.PEN_SIZE);
     const v = el ? Number(el.value) : 20;
     return Number.isFinite(v) && v > 0 ? v : 20;
   }
@@ -57,18 +61,18 @@
 
   function submit() {
     const c = canvas();
-    if (!c || !window.drsae) return;
-    if (!strokes.length) return window.drsae.clearViews();
-    window.drsae.state.perf.strokeEnd = performance.now();
-    window.drsae.state.perf.firstFrame = null;
-    window.drsae.encodeDrawing(c.toDataURL("image/png"));
+    if (!c || !D.encodeDrawing) return;
+    if (!strokes.length) return D.clearViews();
+    D.state.perf.strokeEnd = performance.now();
+    D.state.perf.firstFrame = null;
+    D.encodeDrawing(c.toDataURL("image/png"));
   }
 
   function clear(notify) {
     strokes.length = 0;
     current = null;
     redraw();
-    if (notify !== false && window.drsae) window.drsae.clearViews();
+    if (notify !== false && D.clearViews) D.clearViews();
   }
 
   document.addEventListener("pointerdown", (ev) => {
@@ -110,8 +114,8 @@
   document.addEventListener("click", (ev) => {
     const b = ev.target.closest && ev.target.closest("button");
     if (!b) return;
-    if (b.id === "clear-button") clear(true);
-    else if (b.id === "undo-button") {
+    if (b.id === I.CLEAR_BUTTON) clear(true);
+    else if (b.id === I.UNDO_BUTTON) {
       strokes.pop();
       redraw();
       submit();
@@ -127,5 +131,5 @@
     }
   }).observe(document.documentElement, { childList: true, subtree: true });
 
-  window.drsaeCanvas = { clear, strokes };
+  D.canvas = { clear, strokes };
 })();

@@ -1,13 +1,16 @@
 /* DrSAE Explorer: act on the dynamics. The unit card (choose a unit by hover, click or number; ablate or
  * clamp it; what drives it over t), the interventions list, the second model to compare, PNG upload by drag
- * and drop, and exports. Uses window.drsae (static/animate.js) for state and re-runs, window.drsaeApi
- * (static/api.js) for requests. Listeners sit on `document`: Dash mounts the page after this script runs.
+ * and drop, and exports. Uses window.drsae: its state and re-runs (static/animate.js), its api
+ * (static/api.js) for requests, its ids (app/ids.py). Listeners sit on `document`: Dash mounts the page after this script runs.
  */
 (function () {
   "use strict";
   const ns = (window.dash_clientside = window.dash_clientside || {});
-  const S = () => window.drsaeState;
-  const D = () => window.drsae;
+  // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
+  const NS = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
+  const I = NS.ids;
+  const S = () => NS.state;
+  const D = () => NS;
   const $ = (id) => document.getElementById(id);
   const gd = (id) => { const el = $(id); return el ? el.querySelector(".js-plotly-plot") : null; };
   const ROLE_NAMES = ["part", "intermediate", "categorical"];
@@ -26,7 +29,7 @@
   /* The selected unit's input over t: E x - b, recurrent drive by the senders' role, self-connection. */
   function drawDrive() {
     const s = S();
-    const el = gd("drive-graph");
+    const el = gd(I.DRIVE_GRAPH);
     if (!el || !window.Plotly) return;
     const k = s.selected;
     const d = s.detail;
@@ -51,7 +54,7 @@
   }
 
   function renderInterventions() {
-    const ul = $("interventions");
+    const ul = $(I.INTERVENTIONS);
     if (!ul) return;
     const ivs = S().interventions;
     ul.textContent = "";
@@ -81,7 +84,7 @@
     const s = S();
     if (!s.enc) return;
     const T = s.T;
-    const from = Math.max(1, Math.min(T, Math.round(Number(($("from-iteration") || {}).value) || 1)));
+    const from = Math.max(1, Math.min(T, Math.round(Number(($(I.FROM_ITERATION) || {}).value) || 1)));
     const keep = s.interventions.filter((v) => !units.includes(v.unit));
     const add = units.map((k) => ({ unit: k, value, from_iteration: from, to_iteration: T }));
     D().setInterventions([...keep, ...add]);
@@ -123,8 +126,8 @@
   }
 
   function exportFigure(format) {
-    const sel = ($("export-figure") || {}).textContent;
-    const id = S().exportFigure || "probs-graph";
+    const sel = ($(I.EXPORT_FIGURE) || {}).textContent;
+    const id = S().exportFigure || I.PROBS;
     const g = gd(id);
     if (!g || !window.Plotly) return D().status(`That figure is not on the page (${sel}).`);
     window.Plotly.downloadImage(g, { format, filename: exportName(format).replace(/\.(png|svg)$/, "") + `-${id}`, scale: format === "png" ? 2 : 1 });
@@ -143,14 +146,14 @@
     async encode() {
       const s = S();
       const id = s.compareId;
-      const pred = $("compare-prediction");
+      const pred = $(I.COMPARE_PREDICTION);
       if (!id || !s.current) {
         if (pred) pred.textContent = "–";
         s.compare = null;
         return;
       }
       const seq = (s.compareSeq = (s.compareSeq || 0) + 1);
-      const r = await window.drsaeApi.encode(id, { image: s.current.image, preprocess: s.current.preprocess, reconstructions: true });
+      const r = await NS.api.encode(id, { ...s.current.input, preprocess: s.current.preprocess, reconstructions: true });
       if (seq !== s.compareSeq) return;
       if (!r.ok) {
         if (pred) pred.textContent = "–";
@@ -158,7 +161,7 @@
       }
       const c = (s.compare = r.data);
       if (pred) pred.textContent = D().nameOf(c.prediction);
-      const g = gd("compare-probs-graph");
+      const g = gd(I.COMPARE_PROBS);
       if (g && window.Plotly) {
         const ts = [...Array(c.iterations).keys()].map((i) => i + 1);
         const traces = [];
@@ -181,13 +184,13 @@
       const r = c.reconstructions[Math.round(t) - 1];
       let mx = 0;
       for (const row of c.reconstructions[c.iterations - 1]) for (const v of row) mx = Math.max(mx, v);
-      D().drawGrid("compare-recon-canvas", r.map((row) => row.map((v) => v / (mx || 1))));
-      D().placeOverlays("compare-probs-graph", t, false);
+      D().drawGrid(I.COMPARE_RECON, r.map((row) => row.map((v) => v / (mx || 1))));
+      D().placeOverlays(I.COMPARE_PROBS, t, false);
     },
   };
-  window.drsaeCompare = compare;
+  NS.compare = compare;
 
-  window.drsaeSteer = {
+  NS.steer = {
     refresh() {
       drawDrive();
       renderInterventions();
@@ -199,7 +202,7 @@
     },
   };
 
-  ns.drsae = Object.assign(ns.drsae || {}, {
+  Object.assign(NS, {
     /* A unit is shown on hover, chosen on click or by number (keyboard). Outputs: filter image, text, unit
      * page link, Ablate and Clamp disabled, the number box. */
     onUnit(heatHover, curveHover, heatClick, curveClick, typed) {
@@ -210,12 +213,12 @@
       const prop = trig.prop_id;
       let k = null;
       let choose = false;
-      if (prop.startsWith("unit-input")) {
+      if (prop.startsWith(I.UNIT_INPUT)) {
         k = Number.isInteger(typed) ? typed : null;
         choose = true;
       } else {
-        const ev = { "heatmap-graph.hoverData": heatHover, "curves-graph.hoverData": curveHover,
-          "heatmap-graph.clickData": heatClick, "curves-graph.clickData": curveClick }[prop];
+        const ev = { [`${I.HEATMAP}.hoverData`]: heatHover, [`${I.CURVES}.hoverData`]: curveHover,
+          [`${I.HEATMAP}.clickData`]: heatClick, [`${I.CURVES}.clickData`]: curveClick }[prop];
         const pt = ev && ev.points && ev.points[0];
         if (!pt) return none;
         k = Array.isArray(pt.customdata) ? pt.customdata[0] : pt.customdata;
@@ -229,11 +232,11 @@
       }
       const u = unitInfo(k);
       if (!u) return [ns.no_update, `No unit ${k} in this model (0..${Object.keys(s.units.units).length - 1}).`, ns.no_update, true, true, ns.no_update];
-      if (choose) window.drsaeSteer.select(u.index);
+      if (choose) NS.steer.select(u.index);
       D().highlightUnit(u.index);
       const href = `/units?model=${encodeURIComponent(s.units.model_id)}&unit=${u.index}`;
       const off = !choose;
-      return [u.decoder_png, unitText(u), href, off, off, prop.startsWith("unit-input") ? ns.no_update : (choose ? u.index : ns.no_update)];
+      return [u.decoder_png, unitText(u), href, off, off, prop.startsWith(I.UNIT_INPUT) ? ns.no_update : (choose ? u.index : ns.no_update)];
     },
     /* Compare picker: remember the model, put it in the URL, encode the current input with it. */
     onCompare(value) {
@@ -270,38 +273,38 @@
     const b = ev.target.closest && ev.target.closest("button");
     if (!b) return;
     const s = S();
-    if (b.id === "ablate-button" && s.selected != null) addInterventions([s.selected], 0);
-    else if (b.id === "clamp-button" && s.selected != null) {
-      const v = Number(($("clamp-value") || {}).value);
+    if (b.id === I.ABLATE_BUTTON && s.selected != null) addInterventions([s.selected], 0);
+    else if (b.id === I.CLAMP_BUTTON && s.selected != null) {
+      const v = Number(($(I.CLAMP_VALUE) || {}).value);
       if (!Number.isFinite(v) || v < 0) return D().status("The clamp value must be a number >= 0.");
       addInterventions([s.selected], v);
-    } else if (b.id === "ablate-class-button") {
+    } else if (b.id === I.ABLATE_CLASS_BUTTON) {
       const cls = Number(s.ablateClass || 0);
       const units = Object.values(s.units ? s.units.units : {}).filter((u) => u.role === "categorical" && u["class"] === cls).map((u) => u.index);
       if (!units.length) return D().status(`This model has no categorical units of class ${D().nameOf(cls)}.`);
       addInterventions(units, 0);
-    } else if (b.id === "clear-interventions") {
+    } else if (b.id === I.CLEAR_INTERVENTIONS) {
       D().setInterventions([]);
       renderInterventions();
     } else if (b.classList.contains("remove-intervention")) {
       const i = Number(b.dataset.index);
       D().setInterventions(s.interventions.filter((_, j) => j !== i));
       renderInterventions();
-    } else if (b.id === "export-json") exportData("json");
-    else if (b.id === "export-csv") exportData("csv");
-    else if (b.id === "export-png") exportFigure("png");
-    else if (b.id === "export-svg") exportFigure("svg");
+    } else if (b.id === I.EXPORT_JSON) exportData("json");
+    else if (b.id === I.EXPORT_CSV) exportData("csv");
+    else if (b.id === I.EXPORT_PNG) exportFigure("png");
+    else if (b.id === I.EXPORT_SVG) exportFigure("svg");
   });
 
   /* PNG upload: the file input, or a file dropped on the drawing box. */
   document.addEventListener("dragover", (ev) => {
-    if (ev.target && ev.target.id === "draw-canvas") { ev.preventDefault(); ev.target.classList.add("drop-target"); }
+    if (ev.target && ev.target.id === I.DRAW_CANVAS) { ev.preventDefault(); ev.target.classList.add("drop-target"); }
   });
   document.addEventListener("dragleave", (ev) => {
-    if (ev.target && ev.target.id === "draw-canvas") ev.target.classList.remove("drop-target");
+    if (ev.target && ev.target.id === I.DRAW_CANVAS) ev.target.classList.remove("drop-target");
   });
   document.addEventListener("drop", (ev) => {
-    if (!ev.target || ev.target.id !== "draw-canvas") return;
+    if (!ev.target || ev.target.id !== I.DRAW_CANVAS) return;
     ev.preventDefault();
     ev.target.classList.remove("drop-target");
     readFile(ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files[0]);

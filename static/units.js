@@ -3,14 +3,17 @@
 (function () {
   "use strict";
   const ns = (window.dash_clientside = window.dash_clientside || {});
+  // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
+  const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
+  const I = D.ids;
 
   function select(k) {
     if (window.location.pathname !== "/units") return;
     const q = new URLSearchParams(window.location.search);
     q.set("unit", String(k));
     window.history.replaceState(window.history.state, "", `/units?${q}`);
-    if (ns.set_props) ns.set_props("selected-unit", { data: k });
-    const d = document.getElementById("unit-detail");
+    if (ns.set_props) ns.set_props(I.SELECTED_UNIT, { data: k });
+    const d = document.getElementById(I.UNIT_DETAIL);
     if (d && d.scrollIntoView && window.innerWidth < 900) d.scrollIntoView({ behavior: "smooth" });
   }
 
@@ -19,7 +22,7 @@
     if (el && window.location.pathname === "/units") select(Number(el.dataset.unit));
   });
 
-  ns.drsae = Object.assign(ns.drsae || {}, {
+  Object.assign(D, {
     /* Scatter hover: show the unit's decoder filter, role and class (customdata[0] is the unit index). */
     onScatterHover(hover, store) {
       const pt = hover && hover.points && hover.points[0];

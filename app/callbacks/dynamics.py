@@ -183,26 +183,21 @@ async def pick_digit(
 
 @callback(
     Output(ids.DIGIT_STORE, "data"),
-    Output(ids.STATUS, "children", allow_duplicate=True),
     Input(ids.DIGIT_REF, "data"),
     Input(ids.MODELS_STORE, "data"),
     State(ids.MODEL_PICKER, "value"),
     State(ids.DIGIT_STORE, "data"),
-    prevent_initial_call="initial_duplicate",
 )
-async def fetch_digit(ref: str | None, models: list[dict[str, Any]] | None, model_id: str | None, have: Any) -> Any:
-    """Fetch the named test digit; the browser encodes it (preprocess 'none') and animates."""
+def digit_of(ref: str | None, models: list[dict[str, Any]] | None, model_id: str | None, have: Any) -> Any:
+    """The named test digit as a reference ({ref, dataset, index}): the browser asks the API to encode it by
+    reference, so its pixels never pass through here."""
     index = figures.parse_digit_ref(ref)
     if index is None or not models:
-        return no_update, no_update
-    dataset = dataset_of(models, model_id)
-    if have and have.get("ref") == ref and have.get("dataset") == dataset:
-        return no_update, no_update
-    try:
-        row = await api.sample(dataset, index)
-    except api.ApiError as e:
-        return no_update, f"Could not load test digit {index}: {e.detail}"
-    return {"ref": ref, "dataset": dataset, "index": index, "label": row["label"], "image": row["image"]}, no_update
+        return no_update
+    digit = {"ref": ref, "dataset": dataset_of(models, model_id), "index": index}
+    if ctx.triggered_id != ids.DIGIT_REF and have == digit:
+        return no_update  # the model list refreshed: the same digit, not a new one
+    return digit
 
 
 # Encode the current digit (on a new digit or a new model) and animate it: static/animate.js.

@@ -22,11 +22,11 @@ def _graph(
 ) -> html.Div:
     """A graph plus the overlays static/animate.js moves each frame (a band or a line at t, fog over t' > t,
     the decision iteration)."""
-    overlays = [html.Div(id=f"{graph_id}-cursor", className="t-band" if row_marker else "t-line")]
-    overlays.append(html.Div(id=f"{graph_id}-row", className="row-marker") if row_marker else
-                    html.Div(id=f"{graph_id}-fog", className="t-fog"))
+    overlays = [html.Div(id=graph_id + ids.CURSOR_SUFFIX, className="t-band" if row_marker else "t-line")]
+    overlays.append(html.Div(id=graph_id + ids.ROW_SUFFIX, className="row-marker") if row_marker else
+                    html.Div(id=graph_id + ids.FOG_SUFFIX, className="t-fog"))
     if decision:
-        overlays.append(html.Div(html.Span(className="decision-label"), id=f"{graph_id}-decision",
+        overlays.append(html.Div(html.Span(className="decision-label"), id=ids.DECISION_MARK,
                                  className="t-decision"))
     return html.Div(
         className="graph-wrap",
@@ -273,11 +273,11 @@ def layout(
                                             children=[
                                                 _pixels(ids.RECON_CANVAS, "D z(t)"),
                                                 html.Span("=", className="op"),
-                                                _pixels("recon-categorical", "categorical"),
+                                                _pixels(ids.RECON_CATEGORICAL, "categorical"),
                                                 html.Span("+", className="op"),
-                                                _pixels("recon-intermediate", "intermediate"),
+                                                _pixels(ids.RECON_INTERMEDIATE, "intermediate"),
                                                 html.Span("+", className="op"),
-                                                _pixels("recon-part", "part"),
+                                                _pixels(ids.RECON_PART, "part"),
                                             ],
                                         ),
                                     ),
@@ -465,8 +465,8 @@ def compare_panel(compare: str | None) -> html.Section:
                         config={"displaylogo": False, "displayModeBar": False},
                         style={"height": "200px"},
                     ),
-                    html.Div(id=f"{ids.COMPARE_PROBS}-cursor", className="t-line"),
-                    html.Div(id=f"{ids.COMPARE_PROBS}-fog", className="t-fog"),
+                    html.Div(id=ids.COMPARE_PROBS + ids.CURSOR_SUFFIX, className="t-line"),
+                    html.Div(id=ids.COMPARE_PROBS + ids.FOG_SUFFIX, className="t-fog"),
                 ],
             ),
         ],

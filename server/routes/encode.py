@@ -54,6 +54,13 @@ def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
     return x[req.index].reshape(28, 28).astype(np.float32) / 255.0
 
 
+def stored_label(datasets: Datasets, req: EncodeRequest) -> int | None:
+    """The referenced digit's label (None for pixels): the dashboard's caption needs no second request."""
+    if req.dataset is None or req.index is None:
+        return None
+    return int(datasets.arrays(req.dataset)[f"{req.split}_y"][req.index])
+
+
 def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     """The 28x28 image in [0, 1] the model will see (before L2 normalisation); ValueError says why not."""
     # an array is (28, 28) in [0, 1] already: the schema checked shape and range
@@ -107,6 +114,7 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
         "z": out["z"],
         "probabilities": out["probabilities"],
         "prediction": int(out["probabilities"][-1].argmax()),
+        "label": stored_label(request.app.state.drsae.datasets, req),
         "reconstructions": out["reconstructions"].reshape(T, 28, 28) if req.reconstructions else None,
         "decision_iteration": out["decision_iteration"],
         "interventions": [asdict(iv) for iv in interventions],

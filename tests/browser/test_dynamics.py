@@ -13,7 +13,7 @@ from tests.helpers import BrowserPage
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LOADED = "window.drsaeState && window.drsaeState.enc && window.drsaeState.units"
+LOADED = "window.drsae.state && window.drsae.state.enc && window.drsae.state.units"
 
 
 # A vertical finger stroke dispatched as Pointer Events (what a phone's browser sends for touch).
@@ -53,11 +53,11 @@ def test_draw_a_digit_and_see_a_prediction(page: BrowserPage):
     latencies = []
     for k in range(3):
         page.page.click("#clear-button")
-        page.page.evaluate("window.drsaeState.perf.firstFrame = null")
+        page.page.evaluate("window.drsae.state.perf.firstFrame = null")
         draw_seven(page, dx=0.03 * k)
-        page.page.wait_for_function("window.drsaeState.perf.firstFrame !== null", timeout=10_000)
-        page.page.wait_for_function(f"window.drsaeState.perf.allViewsLatencies.length > {k}", timeout=10_000)
-        latencies.append(page.page.evaluate("window.drsaeState.perf.latencies.slice(-1)[0]"))
+        page.page.wait_for_function("window.drsae.state.perf.firstFrame !== null", timeout=10_000)
+        page.page.wait_for_function(f"window.drsae.state.perf.allViewsLatencies.length > {k}", timeout=10_000)
+        latencies.append(page.page.evaluate("window.drsae.state.perf.latencies.slice(-1)[0]"))
     prediction = page.page.text_content("#prediction")
     assert prediction is not None and prediction.strip() in [str(d) for d in range(10)]
     assert page.page.text_content("#digit-caption") == "your drawing"
@@ -67,7 +67,7 @@ def test_draw_a_digit_and_see_a_prediction(page: BrowserPage):
         ".getImageData(0, 0, 28, 28).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s; })()"
     )
     assert ink > 255 * 20
-    perf = page.page.evaluate("window.drsaeState.perf")
+    perf = page.page.evaluate("window.drsae.state.perf")
     load = os.getloadavg()[0] / (os.cpu_count() or 1)  # runnable processes per core during the test
     record = {
         "stroke_to_first_frame_ms": latencies,
@@ -94,18 +94,18 @@ def test_play_animates_frames_at_30_fps_or_better(page: BrowserPage):
     recon = "(() => { const d = document.getElementById('recon-canvas').getContext('2d').getImageData(0, 0, 28, 28)"
     recon += ".data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] * (i % 97); return s; })()"
     before = page.page.evaluate(recon)
-    page.page.evaluate("window.drsaeState.perf.frameTimes = []")
+    page.page.evaluate("window.drsae.state.perf.frameTimes = []")
     page.page.click("#play-button")
     frames, pixels = set(), set()
     for _ in range(12):
         page.page.wait_for_timeout(120)
         frames.add(page.page.get_attribute(".views-grid", "data-frame"))
         pixels.add(page.page.evaluate(recon))
-    page.page.wait_for_function("!window.drsaeState.playing", timeout=10_000)
+    page.page.wait_for_function("!window.drsae.state.playing", timeout=10_000)
     assert len(frames) >= 6, frames  # the current t moved through many frames
     assert len(pixels | {before}) >= 4  # the reconstruction D z(t) changed as t advanced
     assert page.page.text_content("#iteration-label") == "t = 11 / 11"
-    times = page.page.evaluate("window.drsaeState.perf.frameTimes")
+    times = page.page.evaluate("window.drsae.state.perf.frameTimes")
     fps = (len(times) - 1) / ((times[-1] - times[0]) / 1000)
     (ARTIFACTS / "fps.json").write_text(json.dumps({"frames": len(times), "fps": fps}, indent=1))
     assert fps >= 30, fps
@@ -119,6 +119,11 @@ def test_play_animates_frames_at_30_fps_or_better(page: BrowserPage):
 
 
 def test_load_a_test_digit_from_the_gallery(page: BrowserPage):
+    encodes: list[dict] = []
+    page.page.on(
+        "request",
+        lambda r: encodes.append(json.loads(r.post_data)) if r.url.endswith("/encode") and r.method == "POST" else None,
+    )
     open_dynamics(page)
     thumbs = page.page.locator(".gallery .thumb")
     thumbs.nth(4).wait_for()
@@ -133,6 +138,10 @@ def test_load_a_test_digit_from_the_gallery(page: BrowserPage):
         "location.search.includes('digit=test%3A4') || location.search.includes('digit=test:4')"
     )
     assert page.page.text_content("#prediction").strip() in [str(d) for d in range(10)]
+    # the digit went to the API as a reference, never as pixels
+    mine = [b for b in encodes if b.get("index") == 4]
+    assert mine and all(b["dataset"] == "mnist" and "image" not in b for b in mine), encodes
+    assert not any("image" in b for b in encodes), "a gallery digit was sent as pixels"
     assert not page.errors, page.errors
 
 
@@ -180,10 +189,10 @@ def test_dynamics_layout_fits_and_screenshot(browser, live_server, size):
         assert overflow <= 1, f"page scrolls sideways by {overflow}px at {size}"
         if size[0] > 500:
             # For the README: a drawn digit, paused mid-way, with a unit hovered in the heat map.
-            bp.page.evaluate("window.drsaeState.perf.firstFrame = null")
+            bp.page.evaluate("window.drsae.state.perf.firstFrame = null")
             draw_seven(bp)
-            bp.page.wait_for_function("window.drsaeState.perf.firstFrame !== null", timeout=10_000)
-            bp.page.wait_for_function("!window.drsaeState.playing", timeout=10_000)
+            bp.page.wait_for_function("window.drsae.state.perf.firstFrame !== null", timeout=10_000)
+            bp.page.wait_for_function("!window.drsae.state.playing", timeout=10_000)
             for _ in range(6):
                 bp.page.click("#step-back-button")
             assert bp.page.text_content("#iteration-label") == "t = 5 / 11"

@@ -108,7 +108,7 @@ def test_no_console_errors(page: BrowserPage, path: str):
     page.page.wait_for_selector("#model-picker")
     page.page.wait_for_function("document.querySelector('#model-picker').textContent.includes('(')", timeout=30_000)
     if path == "/":
-        page.page.wait_for_function("window.drsaeState && window.drsaeState.enc", timeout=30_000)
+        page.page.wait_for_function("window.drsae.state && window.drsae.state.enc", timeout=30_000)
     page.page.wait_for_timeout(1500)  # let the page's first callbacks settle
     # The navigation keeps the chosen model.
     assert "model=" in page.page.get_attribute("#nav-units", "href")

@@ -15,11 +15,11 @@ from tests.browser.test_dynamics import LOADED, open_dynamics
 from tests.helpers import BrowserPage
 
 pytestmark = pytest.mark.browser
-DETAIL = LOADED + " && window.drsaeState.detail"
+DETAIL = LOADED + " && window.drsae.state.detail"
 
 
 def most_active_unit(bp: BrowserPage) -> int:
-    return bp.page.evaluate("(() => { const z = window.drsaeState.enc.z.at(-1); return z.indexOf(Math.max(...z)) })()")
+    return bp.page.evaluate("(() => { const z = window.drsae.state.enc.z.at(-1); return z.indexOf(Math.max(...z)) })()")
 
 
 def choose_unit(bp: BrowserPage, k: int) -> None:
@@ -36,17 +36,17 @@ def test_loading_a_digit_while_playing_keeps_the_speed(page: BrowserPage):
     timings = []
     for _ in range(2):
         page.page.click("#play-button")  # restart from t = 1 (or pause, then play again)
-        if not page.page.evaluate("window.drsaeState.playing"):
+        if not page.page.evaluate("window.drsae.state.playing"):
             page.page.click("#play-button")
         page.page.wait_for_timeout(300)
         page.page.locator(".thumb").nth(3).click()  # a new digit arrives while playing
-        page.page.wait_for_function("window.drsaeState.source.index === 3 && window.drsaeState.playing")
+        page.page.wait_for_function("window.drsae.state.source.index === 3 && window.drsae.state.playing")
         start = time.monotonic()
-        page.page.wait_for_function("!window.drsaeState.playing", timeout=15_000)
+        page.page.wait_for_function("!window.drsae.state.playing", timeout=15_000)
         timings.append(time.monotonic() - start)
         page.page.locator(".thumb").nth(0).click()
         page.page.wait_for_function(
-            "window.drsaeState.source.index === 0 && !window.drsaeState.playing", timeout=15_000
+            "window.drsae.state.source.index === 0 && !window.drsae.state.playing", timeout=15_000
         )
     # 10 iterations at 4 per second: 2.5 s (twice the speed would be 1.25 s)
     assert min(timings) > 2.0, timings
@@ -59,12 +59,12 @@ def test_ablate_a_unit_against_the_original_with_the_interventions_in_the_url(pa
     page.page.wait_for_function(DETAIL)
     k = most_active_unit(page)
     choose_unit(page, k)
-    before = page.page.evaluate("window.drsaeState.enc.probabilities.at(-1)")
+    before = page.page.evaluate("window.drsae.state.enc.probabilities.at(-1)")
     page.page.click("#ablate-button")
-    page.page.wait_for_function("window.drsaeState.enc.interventions.length === 1", timeout=10_000)
+    page.page.wait_for_function("window.drsae.state.enc.interventions.length === 1", timeout=10_000)
     page.page.wait_for_function(f"document.getElementById('interventions').textContent.includes('unit {k} ablated')")
     assert f"iv={k}%3A0%3A1-11" in page.page.url
-    after = page.page.evaluate("window.drsaeState.enc")
+    after = page.page.evaluate("window.drsae.state.enc")
     assert all(row[k] == 0 for row in after["z"])  # the unit is off at every iteration
     assert after["probabilities"][-1] != before
     # the original run is drawn dotted beside the steered one
@@ -75,10 +75,10 @@ def test_ablate_a_unit_against_the_original_with_the_interventions_in_the_url(pa
     page.screenshot("steer-ablate")
     # the URL brings the same view back
     page.goto(page.page.url.replace(page.base, ""))
-    page.page.wait_for_function(LOADED + " && window.drsaeState.enc.interventions.length === 1", timeout=30_000)
+    page.page.wait_for_function(LOADED + " && window.drsae.state.enc.interventions.length === 1", timeout=30_000)
     assert f"unit {k} ablated" in page.page.text_content("#interventions")
     page.page.click(".remove-intervention")
-    page.page.wait_for_function("window.drsaeState.enc.interventions.length === 0", timeout=10_000)
+    page.page.wait_for_function("window.drsae.state.enc.interventions.length === 0", timeout=10_000)
     assert "iv=" not in page.page.url
     assert not page.errors, page.errors
 
@@ -89,19 +89,19 @@ def test_clamp_and_ablate_a_whole_class(page: BrowserPage, live_server):
     page.page.locator("#clamp-value").fill("0.8")
     page.page.locator("#from-iteration").fill("4")
     page.page.click("#clamp-button")
-    page.page.wait_for_function("window.drsaeState.enc.interventions.length === 1", timeout=10_000)
-    z = page.page.evaluate("window.drsaeState.enc.z.map(r => r[5])")
+    page.page.wait_for_function("window.drsae.state.enc.interventions.length === 1", timeout=10_000)
+    z = page.page.evaluate("window.drsae.state.enc.z.map(r => r[5])")
     assert z[3:] == pytest.approx([0.8] * 8)
     page.page.click("#clear-interventions")
-    page.page.wait_for_function("window.drsaeState.enc.interventions.length === 0", timeout=10_000)
+    page.page.wait_for_function("window.drsae.state.enc.interventions.length === 0", timeout=10_000)
     n7 = page.page.evaluate(
-        "Object.values(window.drsaeState.units.units).filter(u => u.role === 'categorical' && u.class === 7).length"
+        "Object.values(window.drsae.state.units.units).filter(u => u.role === 'categorical' && u.class === 7).length"
     )
     page.page.locator("#ablate-class").click()
     page.page.get_by_role("option", name="7", exact=True).click()
     page.page.click("#ablate-class-button")
     if n7:
-        page.page.wait_for_function(f"window.drsaeState.enc.interventions.length === {n7}", timeout=10_000)
+        page.page.wait_for_function(f"window.drsae.state.enc.interventions.length === {n7}", timeout=10_000)
         assert page.page.locator(".intervention").count() == n7
     else:
         page.page.wait_for_function("document.getElementById('dynamics-status').textContent.includes('no categorical')")
@@ -137,7 +137,7 @@ def test_prototype_and_deformation_split_and_the_decision_iteration(page: Browse
           let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; out[r] = s; } return out; })()"""
     )
     active = page.page.evaluate(
-        "(() => { const s = window.drsaeState, z = s.enc.z.at(-1);"
+        "(() => { const s = window.drsae.state, z = s.enc.z.at(-1);"
         " return Object.values(s.units.units).filter(u => z[u.index] > 1e-3).map(u => u.role); })()"
     )
     assert "categorical" in active
@@ -146,7 +146,7 @@ def test_prototype_and_deformation_split_and_the_decision_iteration(page: Browse
             assert total > 0, f"the {role} part of the reconstruction is blank"
     mark = page.page.locator("#probs-graph-decision")
     assert mark.is_visible()
-    d = page.page.evaluate("window.drsaeState.enc.decision_iteration")
+    d = page.page.evaluate("window.drsae.state.enc.decision_iteration")
     assert mark.text_content() == f"decided at t = {d}"
     assert not page.errors, page.errors
 
@@ -154,7 +154,7 @@ def test_prototype_and_deformation_split_and_the_decision_iteration(page: Browse
 def test_compare_two_models_on_one_iteration_control(page: BrowserPage, live_server):
     other = live_server["docs_model"] if live_server["docs_model"] != "tiny" else FASHION
     open_dynamics(page, f"model=tiny&digit=test:0&t=4&compare={other}")
-    page.page.wait_for_function("window.drsaeState.compare !== null && window.drsaeState.compare !== undefined",
+    page.page.wait_for_function("window.drsae.state.compare !== null && window.drsae.state.compare !== undefined",
                                 timeout=30_000)
     assert page.page.text_content("#compare-prediction").strip() not in ("", "–")
     graph = "document.querySelector('#compare-probs-graph .js-plotly-plot')"
@@ -186,7 +186,7 @@ def test_drop_a_png_on_the_drawing_box(page: BrowserPage):
     page.page.evaluate(DROP_PNG)
     page.page.wait_for_function("document.getElementById('digit-caption').textContent === 'your PNG'", timeout=10_000)
     assert page.page.text_content("#prediction").strip() in [str(d) for d in range(10)]
-    assert page.page.evaluate("window.drsaeState.enc.input.flat().some(v => v > 0.5)")
+    assert page.page.evaluate("window.drsae.state.enc.input.flat().some(v => v > 0.5)")
     assert not page.errors, page.errors
 
 
@@ -224,7 +224,7 @@ def test_fashion_mnist_is_shown_with_its_class_names(browser, live_server):
             "document.querySelector('#probs-graph .js-plotly-plot').data.slice(0, 10).map(t => t.name)"
         )
         assert legend[0] == "T-shirt/top" and legend[9] == "Ankle boot"
-        names = bp.page.evaluate("window.drsaeState.units.class_names")
+        names = bp.page.evaluate("window.drsae.state.units.class_names")
         assert bp.page.text_content("#prediction").strip() in names
         pred, box = (
             bp.page.locator("#prediction").bounding_box(),
@@ -275,7 +275,9 @@ def test_first_visit_intro_labels_and_status(page: BrowserPage, live_server):
     )
     text = page.page.text_content("#dynamics-status")
     index = int(text.split()[2].rstrip(":"))
-    page.page.wait_for_function(f"window.drsaeState.enc && window.drsaeState.source.index === {index}", timeout=15_000)
+    page.page.wait_for_function(
+        f"window.drsae.state.enc && window.drsae.state.source.index === {index}", timeout=15_000
+    )
     page.page.wait_for_timeout(1000)
     assert page.page.text_content("#dynamics-status") == text
     assert not page.errors, page.errors

@@ -168,6 +168,7 @@ def test_encode_by_reference_equals_encoding_the_pixels(client: TestClient) -> N
     np.testing.assert_allclose(a["z"], b["z"], atol=1e-6)
     np.testing.assert_allclose(a["reconstructions"], b["reconstructions"], atol=1e-6)
     assert a["prediction"] == b["prediction"]
+    assert a["label"] == int(data.load_arrays("mnist")["test_y"][7]) and b["label"] is None
     # split defaults to "test"
     r = client.post("/api/models/tiny/encode", json={"dataset": "mnist", "index": 7, "preprocess": "none"})
     np.testing.assert_allclose(r.json()["z"], b["z"], atol=1e-6)
