@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, status
 from model import card as card_module
 from model import checkpoint, data
 from model.analysis import ROLES
-from server.deps import ModelDep, RegistryDep
+from server.deps import ModelDep, RegistryDep, StoreDep
 from server.registry import LoadedModel, ModelEntry, Registry
 from server.schemas import Evaluation, Message, ModelDetail, ModelsPublic, ModelSummary, RoleCounts
 from server.web import FastJSONResponse
@@ -68,10 +68,13 @@ def list_models(registry: RegistryDep) -> ModelsPublic:
 
 
 @router.get("/{model_id}", response_model=ModelDetail, responses=NOT_FOUND)
-def model_detail(lm: ModelDep) -> ModelDetail:
+def model_detail(lm: ModelDep, store: StoreDep) -> ModelDetail:
+    """A job's model reads its epoch rows from the job store, the record the job endpoints and the event
+    stream read; a shipped model has only its run folder's metrics.jsonl."""
     roles = lm.roles["role"]
     counts = {r: int((roles == r).sum()) for r in ROLES}
-    metrics = checkpoint.read_metrics(lm.entry.path)
+    e = lm.entry
+    metrics = store.metrics(job_id=e.job_id) if e.job_id is not None else checkpoint.read_metrics(e.path)
     card = lm.entry.card
     readme = lm.entry.path / card_module.README
     markdown = readme.read_text() if card is not None and readme.exists() else None

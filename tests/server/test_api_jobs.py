@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from model import checkpoint
 from server.config import Settings
 from server.store import Store
+from tests.helpers import tiny_run
 from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
 SMOKE = {"preset": "smoke", "dataset": "mnist"}
@@ -134,7 +135,9 @@ def test_smoke_job_end_to_end(client: TestClient, settings: Settings) -> None:
     assert m["test_error"] is not None and m["test_error"] < 90
     assert m["shows_paper_structure"] is not None  # the worker wrote the model's card
     assert rows[-1]["units_part"] + rows[-1]["units_categorical"] <= 32  # role metrics in the job's rows
-    card = client.get(f"/api/models/job-{jid}").json()["card"]
+    detail = client.get(f"/api/models/job-{jid}").json()
+    assert detail["metrics"] == client.get(f"/api/jobs/{jid}/metrics").json()["data"]  # one record of the rows
+    card = detail["card"]
     assert card["test_error"] == m["test_error"] and card["command"].startswith("python -m model.train --preset smoke")
     img = [[0.0] * 28 for _ in range(28)]
     for r_ in range(5, 22):
@@ -182,6 +185,24 @@ def test_restart_marks_dead_running_jobs_interrupted(tmp_path: Path) -> None:
         assert j["status"] == "interrupted" and j["epoch"] == 1 and "server stopped" in j["error"]
         assert c.get(f"/api/jobs/{jid}/metrics").json()["data"] == [{"epoch": 1, "val_error": 50.0}]
         assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).json()["status"] == "queued"
+
+
+def test_a_job_models_epoch_rows_come_from_the_job_store(tmp_path: Path) -> None:
+    """The model endpoint of a job's model reads the rows the job endpoints and the event stream read (the job
+    store), not a second copy in the run folder."""
+    settings = make_settings(tmp_path, max_jobs=0)
+    store = Store(settings.db_path)
+    jid = store.create_job(name="rows", config={}, total_epochs=2)
+    tiny_run(settings.runs_dir, hidden=8, T=2, name=str(jid))
+    (settings.runs_dir / str(jid) / checkpoint.METRICS).write_text('{"epoch": 1, "val_error": 99.0}\n')
+    store.mark_started(job_id=jid, pid=os.getpid())
+    for e, err in ((1, 40.0), (2, 30.0)):
+        store.add_metrics(job_id=jid, row={"epoch": e, "val_error": err})
+    store.finish(job_id=jid, status="finished")
+    with TestClient(create_app(settings)) as c:
+        rows = c.get(f"/api/jobs/{jid}/metrics").json()["data"]
+        assert rows == [{"epoch": 1, "val_error": 40.0}, {"epoch": 2, "val_error": 30.0}]
+        assert c.get(f"/api/models/job-{jid}").json()["metrics"] == rows
 
 
 def test_reused_pid_is_not_mistaken_for_the_worker(tmp_path: Path) -> None:
