@@ -112,6 +112,8 @@ JOBS_TABLE = "jobs-table"
 JOBS_INTERVAL = "jobs-interval"
 JOBS_STORE = "jobs-store"
 JOBS_REFRESH = "jobs-refresh"
+JOB_LIVE = "job-live"  # {job_id, rows}: epoch rows from the event stream (static/jobs.js)
+JOBS_FOLLOW = "jobs-follow"  # the clientside callback that opens and closes the event streams
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
 JOB_RESUME = "job-resume"  # pattern-matching type, index = job id
 JOB_SELECT = "job-select"  # pattern-matching type, index = job id

@@ -27,5 +27,9 @@
     encode(modelId, body) {
       return post(`/models/${encodeURIComponent(modelId)}/encode`, body);
     },
+    /* GET /api/jobs/{id}/events: the job's epoch rows and status changes as server-sent events. */
+    jobEvents(jobId) {
+      return new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events`);
+    },
   };
 })();

@@ -1,4 +1,5 @@
-"""Training page callbacks: validate and submit the form, poll the job list, cancel, plot live curves."""
+"""Training page callbacks: validate and submit the form, list the jobs, cancel, plot live curves. An active
+job's progress comes on the API's event stream (static/jobs.js), which refreshes the list and feeds the curves."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
 from app import api, figures, ids
 from app.training_form import form, range_hint
@@ -275,20 +276,47 @@ def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
     return [_job_row(j, j["id"] == chosen) for j in jobs]
 
 
+# Follow the active jobs' event streams: static/jobs.js.
+clientside_callback(
+    ClientsideFunction("drsae", "followJobs"),
+    Output(ids.JOBS_FOLLOW, "title"),
+    Input(ids.JOBS_STORE, "data"),
+    Input(ids.SELECTED_JOB, "data"),
+)
+
+
 @callback(
     Output(ids.TRAINING_CURVES, "figure"),
     Output(ids.ROLE_CURVES, "figure"),
     Input(ids.JOBS_STORE, "data"),
     Input(ids.SELECTED_JOB, "data"),
+    Input(ids.JOB_LIVE, "data"),
+    State(ids.TRAINING_CURVES, "figure"),
 )
-async def curves(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
-    """Curves of the selected (else newest) job; uirevision = job id keeps zoom across polls."""
+async def curves(
+    jobs: list[dict[str, Any]] | None, selected: int | None, live: dict[str, Any] | None, shown: dict[str, Any] | None
+) -> Any:
+    """Curves of the selected (else newest) job: from the event stream's rows while it is followed, else its
+    rows fetched once; uirevision = job id keeps zoom as epochs arrive."""
     job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
     if job_id is None:
         return figures.training_figure([], None), figures.role_metrics_figure([], None)
-    try:
-        rows = await api.job_metrics(int(job_id))
-    except api.ApiError as e:
-        msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
-        return msg, msg
+    if live and live.get("job_id") == job_id:
+        rows = live["rows"]
+    elif ctx.triggered_id == ids.JOB_LIVE:
+        return no_update, no_update  # another job's epoch
+    elif ctx.triggered_id == ids.JOBS_STORE and plotted_job(shown) == str(job_id):
+        return no_update, no_update  # the list changed, the plotted job's rows did not
+    else:
+        try:
+            rows = await api.job_metrics(int(job_id))
+        except api.ApiError as e:
+            msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
+            return msg, msg
     return figures.training_figure(rows, job_id), figures.role_metrics_figure(rows, job_id)
+
+
+def plotted_job(figure: dict[str, Any] | None) -> str | None:
+    """The job whose curves a training figure shows (its uirevision), None for an empty one."""
+    layout = (figure or {}).get("layout") or {}
+    return layout.get("uirevision") if (figure or {}).get("data") else None

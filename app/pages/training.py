@@ -8,6 +8,7 @@ from dash import dcc, html
 from app import ids
 
 dash.register_page(__name__, path="/training", name="Training", title="DrSAE Explorer: training")
+JOBS_POLL_MS = 10_000
 
 def layout(job: str | None = None, **_: object) -> html.Div:
     try:
@@ -22,7 +23,11 @@ def layout(job: str | None = None, **_: object) -> html.Div:
             dcc.Store(id=ids.JOBS_REFRESH, data=0),
             dcc.Store(id=ids.JOB_PENDING, data=None),
             dcc.Store(id=ids.JOB_OPTIONS, data=None),
-            dcc.Interval(id=ids.JOBS_INTERVAL, interval=1000, disabled=False),
+            dcc.Store(id=ids.JOB_LIVE, data=None),
+            html.Div(id=ids.JOBS_FOLLOW, hidden=True),
+            # Progress arrives on the event stream (static/jobs.js); this slow poll only notices jobs that
+            # change elsewhere (another tab, the queue moving on).
+            dcc.Interval(id=ids.JOBS_INTERVAL, interval=JOBS_POLL_MS, disabled=False),
             html.Section(
                 className="panel",
                 children=[

@@ -30,14 +30,31 @@ def test_start_a_smoke_job_watch_it_and_pick_its_model(page: BrowserPage, live_s
     choose_preset(page, "smoke")
     field(page, "hidden_units").fill("24")
     field(page, "iterations").fill("4")
-    field(page, "epochs").fill("2")
+    field(page, "epochs").fill("12")  # a few seconds: long enough to see progress on the way
     field(page, "name").fill("browser-smoke")
+    streams: list[str] = []
+    page.page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") else None)
     job_id = start_job(page)
     row = page.page.locator(f'.job-row[data-job="{job_id}"]')
     row.wait_for(timeout=10_000)
+    # Every progress value the row shows, as it changes (the job list is polled only every 10 s: a value
+    # between 0 and 100 can only have come from the job's event stream).
+    page.page.evaluate(
+        """(id) => { window.seenProgress = [];
+          new MutationObserver(() => {
+            const p = document.querySelector(`.job-row[data-job="${id}"] .progress`);
+            const v = p && p.getAttribute('aria-valuenow');
+            if (v !== null && v !== undefined && window.seenProgress.at(-1) !== v) window.seenProgress.push(v);
+          }).observe(document.getElementById('jobs-table'), {subtree: true, childList: true, attributes: true}); }""",
+        job_id,
+    )
     # Progress: the row goes to finished with a full bar (smoke jobs take seconds).
     page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="finished"]', timeout=120_000)
     assert row.locator(".progress").get_attribute("aria-valuenow") == "100"
+    assert any(u.endswith(f"/api/jobs/{job_id}/events") for u in streams), streams
+    seen = page.page.evaluate("window.seenProgress")
+    assert any(0 < int(v) < 100 for v in seen), seen  # an epoch's progress arrived before the end
+    page.page.wait_for_function("window.drsae.followedJobs().length === 0", timeout=10_000)  # stream closed
     job = httpx.get(f"{live_server['url']}/api/jobs/{job_id}", timeout=10).json()
     assert job["status"] == "finished" and job["model_id"]
     # Live curves: epochs plotted, with the switch to discriminative training marked.
