@@ -578,7 +578,6 @@ def epoch_row(
     run: Run,
     state: TrainState,
     clock: Clock,
-    *,
     phase: str,
     lr: float,
     train_m: dict[str, float],
@@ -744,17 +743,7 @@ def train(
                 state.seconds = clock.run_seconds()
                 if rank == 0:  # evaluate, keep the best model, log, and decide whether to stop
                     val_m, test_m = evaluate_and_checkpoint(run, state, supervised)
-                    row = epoch_row(
-                        run,
-                        state,
-                        clock,
-                        phase=phase,
-                        lr=lr,
-                        train_m=train_m,
-                        val_m=val_m,
-                        test_m=test_m,
-                        epoch_seconds=epoch_seconds,
-                    )
+                    row = epoch_row(run, state, clock, phase, lr, train_m, val_m, test_m, epoch_seconds)
                     checkpoint.append_metrics(run.out_dir, row)
                     save_resume_state(run, state)
                     print_epoch(row, run.total_epochs)
