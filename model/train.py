@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -53,8 +54,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+EVAL_BATCH_SIZE = 2000  # images per forward pass when evaluating: large enough to keep the device busy
+
+
 @torch.no_grad()
-def evaluate(model: DrSAE, split: data.Split, batch_size: int = 2000) -> dict[str, float]:
+def evaluate(model: DrSAE, split: data.Split, batch_size: int = EVAL_BATCH_SIZE) -> dict[str, float]:
     """Mean loss terms and classification error (%) of `model` on a split."""
     was_training = model.training
     model.eval()
@@ -317,8 +321,13 @@ class Stepper:
 
 
 # ------------------------------------------------------------------------------------- train
+BAR_EVERY_STEPS = 20  # the console bar's running means read the device's sums, so not after every step
+
+
 @dataclass
 class TrainState:
+    """What a resume needs besides weights, optimizer and RNG: counters, the best model so far, time."""
+
     epoch: int = 0  # epochs completed (both phases)
     step: int = 0
     samples: int = 0
@@ -330,14 +339,347 @@ class TrainState:
 
 
 class StopTraining(Exception):
-    pass
+    """should_stop() or SIGTERM asked the run to stop; raised between steps."""
 
 
-def _rank0_print(rank: int, *args: Any, **kw: Any) -> None:
-    if rank == 0:
-        print(*args, **kw, flush=True)
+@dataclass
+class Run:
+    """What stays fixed through one run: the recipe, its folder, this process's place, data, model, optimizer."""
+
+    cfg: TrainConfig
+    out_dir: Path
+    rank: int
+    world_size: int
+    device: torch.device
+    train: data.Split
+    val: data.Split
+    test: data.Split
+    model: DrSAE
+    opt: Optimizers
+
+    @property
+    def per_rank(self) -> int:
+        return len(self.train) // self.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:  # the last partial batch is dropped, so shapes stay static
+        return self.per_rank // self.cfg.batch_size
+
+    @property
+    def images_per_step(self) -> int:
+        return self.cfg.batch_size * self.world_size
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.unsup_epochs + self.cfg.epochs
 
 
+@dataclass
+class Clock:
+    """Wall time of the whole run (earlier sessions of a resumed run included) and of this session, for ETAs."""
+
+    started: float
+    session_start: float
+    session_epoch0: int
+
+    @classmethod
+    def start(cls, state: TrainState) -> Clock:
+        now = time.time()
+        return cls(started=now - state.seconds, session_start=now, session_epoch0=state.epoch)
+
+    def run_seconds(self) -> float:
+        return time.time() - self.started
+
+
+class StopRequests:
+    """Polled between steps: the caller's should_stop() (a job's cancel flag), then SIGTERM, whose handler
+    only sets a flag. Python lets only the main thread install one; the previous handler comes back on exit."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None) -> None:
+        self.should_stop = should_stop
+        self.sigterm = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
+
+    def _on_sigterm(self, *_: object) -> None:
+        self.sigterm = True
+
+    def __call__(self) -> bool:
+        return bool(self.should_stop and self.should_stop()) or self.sigterm
+
+
+# ------------------------------------------------------------------------------------- setup
+def process_device(cfg: TrainConfig, rank: int, world_size: int) -> torch.device:
+    """The device of this process: with several CUDA processes, the GPU torchrun gave it."""
+    device = resolve_device(cfg.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    return device
+
+
+def load_splits(cfg: TrainConfig, device: torch.device) -> tuple[data.Split, data.Split, data.Split]:
+    """(train, val, test) on `device`, cut to cfg.train_limit and cfg.eval_limit images when set."""
+    splits = data.load(cfg.dataset)
+    train_split, val, test = splits["train"], splits["val"], splits["test"]
+    if cfg.train_limit:
+        train_split = data.Split(train_split.x[: cfg.train_limit], train_split.y[: cfg.train_limit])
+    if cfg.eval_limit:
+        val = data.Split(val.x[: cfg.eval_limit], val.y[: cfg.eval_limit])
+        test = data.Split(test.x[: cfg.eval_limit], test.y[: cfg.eval_limit])
+    return train_split.to(device), val.to(device), test.to(device)
+
+
+def init_model(cfg: TrainConfig, train_split: data.Split, device: torch.device) -> DrSAE:
+    """A fresh model, its initial weights drawn from cfg.seed (the decoder from training images)."""
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    # n_classes is left at the model's default: every dataset here has ten classes
+    model = DrSAE(n_in=train_split.x.shape[1], n_hidden=cfg.hidden, T=cfg.T, e_bound=cfg.e_bound)
+    model.reset_parameters(templates=train_split.x.cpu(), generator=gen)
+    return model.to(device)
+
+
+def check_batch(run: Run) -> None:
+    if run.steps_per_epoch < 1:
+        raise ValueError(
+            f"batch_size {run.cfg.batch_size} is larger than the {run.per_rank} training images per process"
+        )
+
+
+def data_parallel(model: DrSAE, device: torch.device, world_size: int) -> torch.nn.Module:
+    """The module the step runs: the model itself, or its DDP wrapper when several processes train."""
+    if world_size == 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> None:
+    """Create the run folder; a fresh run over an old folder starts a new metrics.jsonl."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume and (out_dir / checkpoint.METRICS).exists():
+        (out_dir / checkpoint.METRICS).unlink()
+
+
+def restore(run: Run, graphed: bool) -> TrainState:
+    """Weights, optimizer, RNG and counters from the run folder's state.pt (written at an epoch's end)."""
+    saved = checkpoint.load_state(run.out_dir)
+    run.model.load_state_dict(saved["model"])
+    run.opt.load_state_dict(saved["optimizer"])
+    if graphed:  # load_state_dict may turn the rate tensors into floats or move them
+        for g in run.opt.param_groups:
+            g["lr"] = torch.as_tensor(g["lr"], dtype=torch.float32, device=run.device).clone()
+    state = TrainState(**{k: saved["train_state"][k] for k in (f.name for f in fields(TrainState))})
+    torch.set_rng_state(saved["rng"])
+    return state
+
+
+def run_info(run: Run, state: TrainState, status: str) -> dict[str, Any]:
+    """config.json's description of the run beside the model's own config."""
+    return {
+        "train": run.cfg.to_dict(),
+        "status": status,
+        "train_state": vars(state) | {},
+        "device": str(run.device),
+        "world_size": run.world_size,
+        "torch": torch.__version__,
+    }
+
+
+def save_resume_state(run: Run, state: TrainState) -> None:
+    """state.pt: what --resume needs to continue exactly from the last completed epoch (rank 0 writes)."""
+    if run.rank != 0:
+        return
+    checkpoint.save_state(
+        run.out_dir,
+        {
+            "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+            "optimizer": run.opt.state_dict(),
+            "rng": torch.get_rng_state(),
+            "train_state": {k: getattr(state, k) for k in (f.name for f in fields(TrainState))},
+        },
+    )
+
+
+def console_bar(run: Run) -> progress.ConsoleProgress:
+    bar = progress.ConsoleProgress(run.total_epochs, run.steps_per_epoch, run.images_per_step)
+    bar.start()
+    return bar
+
+
+# ------------------------------------------------------------------------------------- steps
+def epoch_order(run: Run, epoch: int) -> torch.Tensor:
+    """This process's share of the epoch's shuffle: the same on every rank and after a resume."""
+    perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(epoch_seed(run.cfg.seed, epoch)))
+    return perm[run.rank :: run.world_size][: run.per_rank].to(run.device)
+
+
+def scheduled_lr(cfg: TrainConfig, state: TrainState, supervised: bool, steps_per_epoch: int) -> float:
+    """The base rate of the next step (learning_rate with this run's counters)."""
+    sup_step = state.step - cfg.unsup_epochs * steps_per_epoch
+    return learning_rate(
+        cfg,
+        samples=state.samples,
+        phase="supervised" if supervised else "unsupervised",
+        sup_step=sup_step,
+        sup_steps=cfg.epochs * steps_per_epoch,
+        phase_step=sup_step if supervised else state.step,
+    )
+
+
+def show_running_means(
+    bar: progress.ConsoleProgress, stepper: Stepper, run: Run, state: TrainState, phase: str, steps_done: int
+) -> None:
+    rec, l1, ce, errs = (v / steps_done for v in stepper.stats.tolist())
+    means = {"rec": rec, "l1": l1, "ce": ce, "err%": 100 * errs / run.cfg.batch_size}
+    bar.update(state.epoch, phase, steps_done, means, state.extra.get("val_error"))
+
+
+# ------------------------------------------------------------------------------------- epochs
+def epoch_train_metrics(sums: torch.Tensor, run: Run) -> dict[str, float]:
+    """Mean loss terms and error (%) over the epoch's steps, summed over every process."""
+    sums = sums.cpu()
+    if run.world_size > 1:
+        dist.all_reduce(sums)
+    steps = run.steps_per_epoch
+    metrics = {k: (sums[j] / steps / run.world_size).item() for j, k in enumerate(STAT_KEYS[:3])}
+    metrics["error"] = 100.0 * sums[3].item() / max(steps * run.images_per_step, 1)
+    return metrics
+
+
+def evaluate_and_checkpoint(run: Run, state: TrainState, supervised: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """Validation and test metrics of the model now. model.safetensors keeps the best-validation model of
+    the supervised phase; before that (and in a run without one) the latest, so there is always one."""
+    v, te = evaluate(run.model, run.val), evaluate(run.model, run.test)
+    state.extra["val_error"] = v["error"]
+    if supervised and v["error"] < state.best_val:
+        state.best_val, state.best_epoch, state.bad_epochs = v["error"], state.epoch, 0
+        checkpoint.save_run(run.out_dir, run.model, run_info(run, state, "running"))
+    elif supervised:
+        state.bad_epochs += 1
+    if not supervised or run.cfg.epochs == 0:
+        checkpoint.save_run(run.out_dir, run.model, run_info(run, state, "running"))
+    return v, te
+
+
+def epoch_row(
+    run: Run,
+    state: TrainState,
+    clock: Clock,
+    phase: str,
+    lr: float,
+    train_m: dict[str, float],
+    val_m: dict[str, float],
+    test_m: dict[str, float],
+    epoch_seconds: float,
+) -> dict[str, Any]:
+    """The epoch's line in metrics.jsonl and the row on_progress gets: losses, errors, roles, speed."""
+    cfg = run.cfg
+    return {
+        "epoch": state.epoch,
+        "phase": phase,
+        "lr": lr,
+        "step": state.step,
+        "samples": state.samples,
+        **{f"train_{k}": value for k, value in train_m.items()},
+        **{f"val_{k}": value for k, value in val_m.items()},
+        "test_error": test_m["error"],
+        "best_val_error": state.best_val if phase == "supervised" else None,
+        **role_metrics(run.model),
+        "epoch_seconds": epoch_seconds,
+        "seconds": state.seconds,
+        **progress.speed_fields(
+            images=run.steps_per_epoch * run.images_per_step,
+            epoch_seconds=epoch_seconds,
+            epochs_done=state.epoch,
+            total_epochs=run.total_epochs,
+            session_seconds=time.time() - clock.session_start,
+            session_epochs=state.epoch - clock.session_epoch0,
+            time_left=cfg.time_limit - state.seconds if cfg.time_limit else None,
+        ),
+    }
+
+
+def print_epoch(row: dict[str, Any], total_epochs: int) -> None:
+    print(
+        f"epoch {row['epoch']:4d}/{total_epochs} {row['phase']:12s} loss rec {row['train_reconstruction']:.4f} "
+        f"l1 {row['train_sparsity']:.3f} ce {row['train_classification']:.4f} | train err "
+        f"{row['train_error']:.2f}% val err {row['val_error']:.2f}% | {row['epoch_seconds']:.1f}s",
+        flush=True,
+    )
+
+
+def stop_reason_after(cfg: TrainConfig, state: TrainState, supervised: bool) -> str | None:
+    """Why the run ends after this epoch, if it does before its last: patience or the time limit."""
+    reason = None
+    if supervised and cfg.patience and state.bad_epochs >= cfg.patience:
+        reason = "early stopping"
+    if cfg.time_limit and state.seconds >= cfg.time_limit:
+        reason = "time limit"
+    return reason
+
+
+def agree_to_stop(stop: bool, world_size: int) -> bool:
+    """Rank 0 decides; every process leaves the loop together."""
+    if world_size == 1:
+        return stop
+    flag = torch.tensor([int(stop)])
+    dist.broadcast(flag, 0)
+    return bool(flag.item())
+
+
+# ------------------------------------------------------------------------------------- endings
+def record_stop(run: Run, state: TrainState, reason: str) -> dict[str, Any]:
+    """Mark an interrupted run in config.json. state.pt keeps the last completed epoch: resuming replays the
+    interrupted epoch exactly (same permutation, same starting weights), so the run ends where an
+    uninterrupted one would."""
+    if run.rank == 0:
+        if not (run.out_dir / checkpoint.WEIGHTS).exists():
+            checkpoint.save_run(run.out_dir, run.model, run_info(run, state, reason))
+        cfg_json = checkpoint.read_config(run.out_dir)
+        cfg_json["status"] = reason
+        checkpoint.atomic_write_json(run.out_dir / checkpoint.CONFIG, cfg_json)
+        print(f"\nstopped ({reason}); resume with --resume --out {run.out_dir}", file=sys.stderr)
+    return {"status": reason, "out": str(run.out_dir)}
+
+
+def final_summary(run: Run, state: TrainState, stop_reason: str | None) -> dict[str, Any]:
+    """Test and validation error of the kept (best) model, also written into config.json by rank 0."""
+    summary: dict[str, Any] = {"status": "finished", "stop_reason": stop_reason or "completed", "out": str(run.out_dir)}
+    if run.rank != 0:
+        return summary
+    best = checkpoint.load(run.out_dir, run.device)
+    te, v = evaluate(best, run.test), evaluate(best, run.val)
+    summary |= {
+        "test_error": te["error"],
+        "val_error": v["error"],
+        "best_epoch": state.best_epoch,
+        "epochs": state.epoch,
+        "seconds": state.seconds,
+    }
+    final = run_info(run, state, "finished") | {"results": summary}
+    checkpoint.atomic_write_json(run.out_dir / checkpoint.CONFIG, {"model": best.config.to_dict(), **final})
+    print(
+        f"done: best epoch {state.best_epoch}, val error {v['error']:.2f}%, test error {te['error']:.2f}% "
+        f"({state.seconds:.0f}s) -> {run.out_dir}",
+        flush=True,
+    )
+    return summary
+
+
+# ------------------------------------------------------------------------------------- the loop
 def train(
     cfg: TrainConfig,
     out_dir: Path | str,
@@ -354,237 +696,70 @@ def train(
     `on_progress(row)` gets every epoch's metrics row; `should_stop()` is polled between steps (a job's
     cancel flag). Only rank 0 writes files and calls back.
     """
-    out_dir = Path(out_dir)
+    # setup: data, model and optimizer on this process's device, counters from state.pt when resuming
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    if world_size > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-        torch.cuda.set_device(device)
-    splits = data.load(cfg.dataset)
-    train_split = splits["train"]
-    if cfg.train_limit:
-        train_split = data.Split(train_split.x[: cfg.train_limit], train_split.y[: cfg.train_limit])
-    val, test = splits["val"], splits["test"]
-    if cfg.eval_limit:
-        val = data.Split(val.x[: cfg.eval_limit], val.y[: cfg.eval_limit])
-        test = data.Split(test.x[: cfg.eval_limit], test.y[: cfg.eval_limit])
-    train_split, val, test = train_split.to(device), val.to(device), test.to(device)
-
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = DrSAE(784, cfg.hidden, 10, cfg.T, e_bound=cfg.e_bound)
-    model.reset_parameters(templates=train_split.x.cpu(), generator=gen)
-    model.to(device)
+    device = process_device(cfg, rank, world_size)
+    train_split, val, test = load_splits(cfg, device)
+    model = init_model(cfg, train_split, device)
     graphed = cfg.cuda_graphs and device.type == "cuda" and world_size == 1
     opt = make_optimizer(model, cfg, graphed)
-    state = TrainState()
-    if resume:
-        saved = checkpoint.load_state(out_dir)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        if graphed:  # load_state_dict may turn the rate tensors into floats or move them
-            for g in opt.param_groups:
-                g["lr"] = torch.as_tensor(g["lr"], dtype=torch.float32, device=device).clone()
-        state = TrainState(**{k: saved["train_state"][k] for k in (f.name for f in fields(TrainState))})
-        torch.set_rng_state(saved["rng"])
-    net: torch.nn.Module = model
-    if world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
+    run = Run(cfg, Path(out_dir), rank, world_size, device, train_split, val, test, model, opt)
+    state = restore(run, graphed) if resume else TrainState()
+    stepper = Stepper(model, data_parallel(model, device, world_size), opt, cfg, train_split, graphed)
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not resume and (out_dir / checkpoint.METRICS).exists():
-            (out_dir / checkpoint.METRICS).unlink()
-    stepper = Stepper(model, net, opt, cfg, train_split, graphed)
-    n_train = len(train_split)
-    per_rank = n_train // world_size
-    steps_per_epoch = per_rank // cfg.batch_size  # the last partial batch is dropped, so shapes stay static
-    if steps_per_epoch < 1:
-        raise ValueError(f"batch_size {cfg.batch_size} is larger than the {per_rank} training images per process")
-    total_epochs = cfg.unsup_epochs + cfg.epochs
-    sup_steps = cfg.epochs * steps_per_epoch
+        prepare_out_dir(run.out_dir, resume)
+    check_batch(run)
+    steps, batch = run.steps_per_epoch, cfg.batch_size
 
+    clock = Clock.start(state)
+    bar = console_bar(run) if progress_bar and rank == 0 and sys.stderr.isatty() else None
     stop_reason: str | None = None
-    term = {"flag": False}
-    previous_handler = None
-    if threading_main():
-        previous_handler = signal.signal(signal.SIGTERM, lambda *_: term.__setitem__("flag", True))
-
-    def info(status: str) -> dict[str, Any]:
-        return {
-            "train": cfg.to_dict(),
-            "status": status,
-            "train_state": vars(state) | {},
-            "device": str(device),
-            "world_size": world_size,
-            "torch": torch.__version__,
-        }
-
-    def save_resume_state() -> None:
-        if rank == 0:
-            checkpoint.save_state(
-                out_dir,
-                {
-                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "optimizer": opt.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "train_state": {k: getattr(state, k) for k in (f.name for f in fields(TrainState))},
-                },
-            )
-
-    started = time.time() - state.seconds
-    session_start, session_epoch0 = time.time(), state.epoch
-    bar = None
-    if progress_bar and rank == 0 and sys.stderr.isatty():
-        bar = progress.ConsoleProgress(total_epochs, steps_per_epoch, cfg.batch_size * world_size)
-        bar.start()
-    if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
-        save_resume_state()
-    try:
-        while state.epoch < total_epochs:
-            epoch = state.epoch
-            supervised = epoch >= cfg.unsup_epochs
-            phase = "supervised" if supervised else "unsupervised"
-            perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
-            perm = perm[rank::world_size][:per_rank].to(device)
-            t0 = time.time()
-            if bar:
-                bar.start_epoch()
-            for i in range(steps_per_epoch):
-                sup_step = state.step - cfg.unsup_epochs * steps_per_epoch
-                base = learning_rate(
-                    cfg,
-                    samples=state.samples,
-                    phase=phase,
-                    sup_step=sup_step,
-                    sup_steps=sup_steps,
-                    phase_step=sup_step if supervised else state.step,
-                )
-                stepper.set_lr(base)
-                stepper.step(perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], supervised, state.step)
-                state.step += 1
-                state.samples += cfg.batch_size * world_size
-                if (should_stop and should_stop()) or term["flag"]:
-                    raise StopTraining("cancelled")
-                if bar and (i % 20 == 0 or i == steps_per_epoch - 1):
-                    rec, l1, ce, errs = (v / (i + 1) for v in stepper.stats.tolist())  # running means
-                    means = {"rec": rec, "l1": l1, "ce": ce, "err%": 100 * errs / cfg.batch_size}
-                    bar.update(epoch, phase, i + 1, means, state.extra.get("val_error"))
-            sums = stepper.take_stats().cpu()
-            if world_size > 1:
-                dist.all_reduce(sums)
-            n_seen = steps_per_epoch * cfg.batch_size * world_size
-            train_m = {k: (sums[j] / steps_per_epoch / world_size).item() for j, k in enumerate(STAT_KEYS[:3])}
-            train_m["error"] = 100.0 * sums[3].item() / max(n_seen, 1)
-            epoch_seconds = time.time() - t0
-            state.epoch += 1
-            state.seconds = time.time() - started
-            stop = False
-            if rank == 0:
-                v, te = evaluate(model, val), evaluate(model, test)
-                state.extra["val_error"] = v["error"]
-                if supervised and v["error"] < state.best_val:
-                    state.best_val, state.best_epoch, state.bad_epochs = v["error"], state.epoch, 0
-                    checkpoint.save_run(out_dir, model, info("running"))
-                elif supervised:
-                    state.bad_epochs += 1
-                if not supervised or cfg.epochs == 0:  # keep something loadable during pretraining
-                    checkpoint.save_run(out_dir, model, info("running"))
-                row = {
-                    "epoch": state.epoch,
-                    "phase": phase,
-                    "lr": base,
-                    "step": state.step,
-                    "samples": state.samples,
-                    **{f"train_{k}": val_ for k, val_ in train_m.items()},
-                    **{f"val_{k}": val_ for k, val_ in v.items()},
-                    "test_error": te["error"],
-                    "best_val_error": state.best_val if supervised else None,
-                    **role_metrics(model),
-                    "epoch_seconds": epoch_seconds,
-                    "seconds": state.seconds,
-                    **progress.speed_fields(
-                        images=n_seen,
-                        epoch_seconds=epoch_seconds,
-                        epochs_done=state.epoch,
-                        total_epochs=total_epochs,
-                        session_seconds=time.time() - session_start,
-                        session_epochs=state.epoch - session_epoch0,
-                        time_left=cfg.time_limit - state.seconds if cfg.time_limit else None,
-                    ),
-                }
-                checkpoint.append_metrics(out_dir, row)
-                save_resume_state()
-                print(
-                    f"epoch {state.epoch:4d}/{total_epochs} {phase:12s} loss rec {train_m['reconstruction']:.4f} "
-                    f"l1 {train_m['sparsity']:.3f} ce {train_m['classification']:.4f} | train err "
-                    f"{train_m['error']:.2f}% val err {v['error']:.2f}% | {epoch_seconds:.1f}s",
-                    flush=True,
-                )
-                if on_progress:
-                    on_progress(row)
+    with StopRequests(should_stop) as stop_requested:
+        try:
+            if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
+                save_resume_state(run, state)
+            while state.epoch < run.total_epochs:
+                supervised = state.epoch >= cfg.unsup_epochs
+                phase = "supervised" if supervised else "unsupervised"
+                order = epoch_order(run, state.epoch)
+                t0 = time.time()
                 if bar:
-                    bar.epoch_done()
-                if supervised and cfg.patience and state.bad_epochs >= cfg.patience:
-                    stop, stop_reason = True, "early stopping"
-                if cfg.time_limit and state.seconds >= cfg.time_limit:
-                    stop, stop_reason = True, "time limit"
-            if world_size > 1:
-                flag = torch.tensor([int(stop)])
-                dist.broadcast(flag, 0)
-                stop = bool(flag.item())
-            if stop:
-                break
-    except (KeyboardInterrupt, StopTraining) as e:
-        # state.pt keeps the last completed epoch: resuming replays the interrupted epoch exactly (same
-        # permutation, same starting weights), so an interrupted run ends where an uninterrupted one would.
-        stop_reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "cancelled"
-        if rank == 0 and not (out_dir / checkpoint.WEIGHTS).exists():
-            checkpoint.save_run(out_dir, model, info(stop_reason))
-        if rank == 0:
-            cfg_json = checkpoint.read_config(out_dir)
-            cfg_json["status"] = stop_reason
-            checkpoint.atomic_write_json(out_dir / checkpoint.CONFIG, cfg_json)
-            print(f"\nstopped ({stop_reason}); resume with --resume --out {out_dir}", file=sys.stderr)
-        return {"status": stop_reason, "out": str(out_dir)}
-    finally:
-        if bar:
-            bar.stop()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-
-    summary: dict[str, Any] = {
-        "status": "finished",
-        "stop_reason": stop_reason or "completed",
-        "out": str(out_dir),
-    }
-    if rank == 0:
-        best = checkpoint.load(out_dir, device)
-        te, v = evaluate(best, test), evaluate(best, val)
-        summary |= {
-            "test_error": te["error"],
-            "val_error": v["error"],
-            "best_epoch": state.best_epoch,
-            "epochs": state.epoch,
-            "seconds": state.seconds,
-        }
-        final = info("finished") | {"results": summary}
-        checkpoint.atomic_write_json(out_dir / checkpoint.CONFIG, {"model": best.config.to_dict(), **final})
-        print(
-            f"done: best epoch {state.best_epoch}, val error {v['error']:.2f}%, test error {te['error']:.2f}% "
-            f"({state.seconds:.0f}s) -> {out_dir}",
-            flush=True,
-        )
-    return summary
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+                    bar.start_epoch()
+                for i in range(steps):
+                    lr = scheduled_lr(cfg, state, supervised, steps)
+                    stepper.set_lr(lr)
+                    # forward through T iterations, backward through time, update, projection of the bounds
+                    stepper.step(order[i * batch : (i + 1) * batch], supervised, state.step)
+                    state.step += 1
+                    state.samples += run.images_per_step
+                    if stop_requested():
+                        raise StopTraining
+                    if bar and (i % BAR_EVERY_STEPS == 0 or i == steps - 1):
+                        show_running_means(bar, stepper, run, state, phase, i + 1)
+                train_m = epoch_train_metrics(stepper.take_stats(), run)
+                epoch_seconds = time.time() - t0
+                state.epoch += 1
+                state.seconds = clock.run_seconds()
+                if rank == 0:  # evaluate, keep the best model, log, and decide whether to stop
+                    val_m, test_m = evaluate_and_checkpoint(run, state, supervised)
+                    row = epoch_row(run, state, clock, phase, lr, train_m, val_m, test_m, epoch_seconds)
+                    checkpoint.append_metrics(run.out_dir, row)
+                    save_resume_state(run, state)
+                    print_epoch(row, run.total_epochs)
+                    if on_progress:
+                        on_progress(row)
+                    if bar:
+                        bar.epoch_done()
+                    stop_reason = stop_reason_after(cfg, state, supervised)
+                if agree_to_stop(stop_reason is not None, world_size):
+                    break
+        except (KeyboardInterrupt, StopTraining) as e:
+            return record_stop(run, state, "interrupted" if isinstance(e, KeyboardInterrupt) else "cancelled")
+        finally:
+            if bar:
+                bar.stop()
+    return final_summary(run, state, stop_reason)
 
 
 # -------------------------------------------------------------------------------------- CLI

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import sys
 
 import pytest
 import torch
 
-from model import checkpoint
+from model import checkpoint, progress
 from model.presets import PRESETS, TrainConfig, preset
 from model.train import learning_rate, main, train
 
@@ -69,6 +72,74 @@ def test_interrupt_in_first_epoch_is_resumable(tmp_path) -> None:
     out = train(tiny(), tmp_path / "r", should_stop=lambda: True, progress_bar=False)
     assert out["status"] == "cancelled"
     assert train(tiny(), tmp_path / "r", resume=True, progress_bar=False)["status"] == "finished"
+
+
+def test_sigterm_stops_with_a_resumable_folder_and_restores_the_handler(tmp_path) -> None:
+    cfg = tiny()
+    train(cfg, tmp_path / "full", progress_bar=False)
+    calls = {"n": 0}
+
+    def sigterm_in_second_epoch() -> bool:  # the signal, not this callback, must stop the run
+        calls["n"] += 1
+        if calls["n"] == 12:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    before = signal.getsignal(signal.SIGTERM)
+    out = train(cfg, tmp_path / "cut", should_stop=sigterm_in_second_epoch, progress_bar=False)
+    assert out["status"] == "cancelled" and calls["n"] in (12, 13)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert checkpoint.read_config(tmp_path / "cut")["status"] == "cancelled"
+    assert train(cfg, tmp_path / "cut", resume=True, progress_bar=False)["status"] == "finished"
+    a, b = checkpoint.load(tmp_path / "full"), checkpoint.load(tmp_path / "cut")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_ctrl_c_marks_the_run_interrupted(tmp_path) -> None:
+    def ctrl_c() -> bool:
+        raise KeyboardInterrupt
+
+    out = train(tiny(), tmp_path / "r", should_stop=ctrl_c, progress_bar=False)
+    assert out["status"] == "interrupted"
+    assert checkpoint.read_config(tmp_path / "r")["status"] == "interrupted"
+    assert train(tiny(), tmp_path / "r", resume=True, progress_bar=False)["status"] == "finished"
+
+
+def test_console_bar_follows_every_epoch_and_step(tmp_path, monkeypatch) -> None:
+    seen: list[tuple] = []
+
+    class Recording(progress.ConsoleProgress):
+        def start(self) -> None:
+            seen.append(("start",))
+
+        def update(self, epoch, phase, step, means, val_error) -> None:
+            seen.append(("update", epoch, phase, step, set(means), val_error))
+
+        def epoch_done(self) -> None:
+            seen.append(("epoch_done",))
+
+        def stop(self) -> None:
+            seen.append(("stop",))
+
+    monkeypatch.setattr(progress, "ConsoleProgress", Recording)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    train(tiny(), tmp_path / "r")  # 8 steps an epoch: updates after steps 1 and 8
+    assert seen[0] == ("start",) and seen[-1] == ("stop",)
+    assert [e[0] for e in seen].count("epoch_done") == 3
+    updates = [e for e in seen if e[0] == "update"]
+    assert [(e[1], e[2], e[3]) for e in updates] == [
+        (0, "unsupervised", 1),
+        (0, "unsupervised", 8),
+        (1, "supervised", 1),
+        (1, "supervised", 8),
+        (2, "supervised", 1),
+        (2, "supervised", 8),
+    ]
+    assert all(e[4] == {"rec", "l1", "ce", "err%"} for e in updates)
+    assert updates[0][5] is None and updates[2][5] is not None  # validation error once there is one
+    seen.clear()
+    train(tiny(), tmp_path / "quiet", progress_bar=False)
+    assert seen == []
 
 
 def test_schedules() -> None:

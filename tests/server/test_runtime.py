@@ -15,6 +15,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from model import data
 from server import registry as R
 from server.config import Settings
 from server.jobs import JobManager
@@ -53,6 +54,21 @@ def test_torch_and_numpy_encode_paths_agree(client: TestClient) -> None:
         }
     for key in ("z", "probabilities", "reconstructions"):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
+
+
+@needs_mnist
+def test_test_set_pass_is_the_models_own_forward(client: TestClient) -> None:
+    """The codes and predictions behind the test-set endpoints are DrSAE.forward's, batch by batch or not."""
+    registry = client.app.state.drsae.registry
+    lm = registry.get("tiny")
+    served = registry.test_pass(lm)
+    arrays = data.load_arrays(lm.entry.dataset)
+    x = data.normalize(torch.from_numpy(arrays["test_x"].astype(np.float32) / 255.0)).to(lm.model.E.device)
+    with torch.no_grad():
+        out = lm.model(x)
+    np.testing.assert_allclose(served.codes, out.code.cpu().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(served.predictions, out.logits.argmax(1).cpu().numpy())
+    np.testing.assert_array_equal(served.labels, arrays["test_y"])
 
 
 @needs_mnist
