@@ -40,25 +40,14 @@ RESULTS = REPO / "bench" / "results" / "hardening.json"
 SMOKE = {"preset": "smoke", "dataset": "mnist"}
 JSON_CT = {"Content-Type": "application/json"}
 
+from png_load import start_server  # noqa: E402  (bench/ is on the path above)
+
 
 def start(port: int, root: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "PYTHONPATH": str(REPO), "DRSAE_MODELS_DIR": str(root / "models"), "DRSAE_VAR_DIR": str(root / "var"),
-        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu", "DRSAE_MAX_JOBS": "0", "DRSAE_BODY_TIMEOUT_S": "2",
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]
+    """The server with no job slot (jobs stay queued) and a 2 s body timeout, logging to root/server.log."""
+    extra = {"DRSAE_MAX_JOBS": "0", "DRSAE_BODY_TIMEOUT_S": "2"}
     with open(root / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not start")
+        return start_server(port, str(root / "models"), str(root / "var"), extra, log)
 
 
 def stalled_body(port: int) -> tuple[int, str]:

@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import httpx
 from PIL import Image, ImageDraw
@@ -57,12 +58,15 @@ def drawing(side: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def start_server(port: int, models_dir: str, var_dir: str) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, models_dir: str, var_dir: str, extra_env: dict[str, str] | None = None, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """`uvicorn server.main:app` on a loopback port, API only, on the CPU; returns once /api/health answers."""
     env = os.environ | {"PYTHONPATH": str(REPO), "DRSAE_MODELS_DIR": models_dir, "DRSAE_VAR_DIR": var_dir,
-                        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"}
+                        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"} | (extra_env or {})
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:

@@ -3,6 +3,7 @@ MNIST test set when it is prepared (data/mnist.npz; `python -m model.data fetch 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,6 +65,23 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: 
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def assert_health_answers_during(
+    client: TestClient, slow_request: Callable[[], object], started_after: float
+) -> object:
+    """Run `slow_request` (which blocks for a while) in a thread and check that /api/health answers within
+    0.5 s meanwhile: the slow work must not hold the event loop. Returns the slow request's result."""
+    done: dict = {}
+    worker = threading.Thread(target=lambda: done.update(r=slow_request()))
+    worker.start()
+    time.sleep(started_after)  # the slow part is now running
+    t0 = time.perf_counter()
+    assert client.get("/api/health").status_code == 200
+    assert time.perf_counter() - t0 < 0.5
+    assert worker.is_alive()
+    worker.join()
+    return done["r"]
 
 
 def _tolerate_cpython_ast_bug() -> None:

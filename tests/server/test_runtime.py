@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from server import registry as R
 from server.config import Settings
 from server.jobs import JobManager
 from server.store import Store
-from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
+from tests.server.conftest import (
+    JSON,
+    assert_health_answers_during,
+    create_app,
+    make_settings,
+    needs_mnist,
+    wait_for,
+)
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -87,16 +93,8 @@ def test_a_slow_test_set_pass_does_not_block_other_requests(
         return real(self, lm, batch)
 
     monkeypatch.setattr(R.Registry, "_test_pass", slow)
-    done = {}
-    worker = threading.Thread(target=lambda: done.update(r=client.get("/api/models/tiny/evaluation")))
-    worker.start()
-    time.sleep(0.2)  # the evaluation is now computing
-    t0 = time.perf_counter()
-    assert client.get("/api/health").status_code == 200
-    assert time.perf_counter() - t0 < 0.5
-    assert worker.is_alive()
-    worker.join()
-    assert done["r"].status_code == 200
+    r = assert_health_answers_during(client, lambda: client.get("/api/models/tiny/evaluation"), 0.2)
+    assert r.status_code == 200
 
 
 @needs_mnist
