@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,10 +34,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
-from model import data  # noqa: E402
+from model import data
 from model.drsae import DrSAE  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
 from model.train import Stepper, make_optimizer  # noqa: E402
+from report.reproduce import cpu_name  # noqa: E402
 
 EPOCH_IMAGES = 50_000
 
@@ -79,15 +79,8 @@ def sync(device: torch.device) -> None:
 
 
 def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The GPU's name on CUDA, else the CPU's model name."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def load_train(name: str, device: torch.device) -> data.Split:

@@ -118,7 +118,7 @@ def machine_info(device: str = "auto") -> dict[str, str]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_threads": str(torch.get_num_threads()),
         "device": str(dev),
     }
@@ -127,7 +127,8 @@ def machine_info(device: str = "auto") -> dict[str, str]:
     return info
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
