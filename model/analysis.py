@@ -277,6 +277,11 @@ def connection_blocks(model: DrSAE, roles: np.ndarray | None = None) -> dict[str
     return {"total": float(W.sum()), "blocks": blocks, "matrices": matrices}
 
 
+def pearson(xv: np.ndarray, yv: np.ndarray) -> float:
+    """Pearson correlation; NaN when undefined (fewer than 2 points or a constant side)."""
+    return _fit(xv, yv)[0]
+
+
 def _fit(xv: np.ndarray, yv: np.ndarray) -> tuple[float, float]:
     """Pearson correlation and least-squares slope (with intercept) of y on x; NaN when undefined."""
     if len(xv) < 2 or np.ptp(xv) == 0 or np.ptp(yv) == 0:

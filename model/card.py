@@ -73,7 +73,7 @@ def markdown(card: dict[str, Any]) -> str:
     rows = "\n".join(
         f"| {t.text} | {s[t.key]:.3f} | {v[t.key]} |" for t in structure.TARGETS
     )  # one row per sign, in TARGETS' order
-    names = data.CLASS_NAMES.get(card["dataset"]) if hasattr(data, "CLASS_NAMES") else None
+    names = data.CLASS_NAMES.get(card["dataset"])
     classes = f" ({', '.join(names)})" if names else ""
     verdict = (
         "**shows the paper's structure** (every sign below is met)"

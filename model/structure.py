@@ -94,7 +94,7 @@ def measure(model: DrSAE, x: torch.Tensor, batch_size: int = 2000) -> dict[str, 
     G = (D.T @ D).numpy()
     rows = np.flatnonzero(part)
     off = ~np.eye(n, dtype=bool)[rows]  # leave out self-connections
-    ista = A._fit(G[rows][off], W[rows][off])[0] if len(rows) else math.nan
+    ista = A.pearson(G[rows][off], W[rows][off]) if len(rows) else math.nan
     return {
         "units": n,
         "units_part": int(part.sum()),
