@@ -224,17 +224,33 @@ async def poll_jobs(
     )
 
 
-def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
-    pct = 100 * float(j.get("progress") or 0)
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def job_detail(j: dict[str, Any]) -> str:
+    """The job row's text: phase, epoch, speed and ETA while it runs (from the latest epoch row), errors."""
     latest = j.get("latest") or {}
-    err = latest.get("val_error")
     detail = f"epoch {j.get('epoch') or 0}/{j.get('total_epochs') or '?'}"
-    if err is not None:
-        detail += f" · val error {err:.2f}%"
+    if latest.get("phase"):
+        detail = f"{latest['phase']} · {detail}"
+    if latest.get("images_per_second"):
+        detail += f" · {latest['images_per_second']:,.0f} images/s"
+    if j.get("status") == "running" and latest.get("eta_seconds") is not None:
+        detail += f" · ETA {_duration(latest['eta_seconds'])}"
+    if latest.get("val_error") is not None:
+        detail += f" · val error {latest['val_error']:.2f}%"
     if j.get("model_id"):
         detail += f" · model {j['model_id']}"
     if j.get("error"):
         detail += f" · {j['error']}"
+    return detail
+
+
+def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+    pct = 100 * float(j.get("progress") or 0)
+    detail = job_detail(j)
     return html.Div(
         className=f"job-row status-{j['status']}{' selected' if selected else ''}",
         **{"data-job": str(j["id"]), "data-status": j["status"]},

@@ -7,7 +7,7 @@ import pytest
 from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
-from app.callbacks.training import validate_job
+from app.callbacks.training import job_detail, validate_job
 from server.routes.jobs import job_options
 
 OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
@@ -134,3 +134,12 @@ def test_model_label_marks_the_paper_structure():
     row = {"id": "m", "name": "m", "hidden_units": 400, "iterations": 11, "test_error": 1.5}
     assert model_label({**row, "shows_paper_structure": True}).startswith("★ m")
     assert model_label({**row, "shows_paper_structure": False}).startswith("m (")
+
+
+def test_job_row_shows_phase_epoch_speed_and_eta() -> None:
+    latest = {"phase": "supervised", "images_per_second": 23456.7, "eta_seconds": 125.2, "val_error": 1.5}
+    running = {"status": "running", "epoch": 7, "total_epochs": 105, "latest": latest}
+    assert job_detail(running) == "supervised · epoch 7/105 · 23,457 images/s · ETA 2 min 05 s · val error 1.50%"
+    done = job_detail(running | {"status": "finished", "model_id": "job-3"})
+    assert "ETA" not in done and done.endswith("model job-3")  # no ETA once it has ended
+    assert job_detail({"status": "queued"}) == "epoch 0/?"
