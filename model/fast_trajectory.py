@@ -1,8 +1,9 @@
 """A faster training forward/backward for DrSAE: hand-written BPTT and bfloat16 matmuls.
 
 Autograd through DrSAE.forward records each of the T - 1 recurrent steps as several nodes and forms dS
-as T - 1 small matmuls. Here the whole model, losses included, is one autograd node (`losses`; the
-trajectory alone is another, `trajectory`, for the data-parallel path):
+as T - 1 small matmuls. Here the whole step, losses included, is written out by hand without autograd
+(`gradients`, the trainer's single-process step); the trajectory alone is one autograd node
+(`trajectory`, for the data-parallel path):
 
     forward:   d = E x - b;  z(1) = relu(d);  z(t+1) = relu(d + S z(t))        keeps the T codes
     backward:  delta(T) = dL/dz(T) * [z(T) > 0];  delta(t) = (S^T delta(t+1)) * [z(t) > 0]
@@ -20,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -64,8 +65,7 @@ def _recur(xh: Tensor, Eh: Tensor, Sh: Tensor, b: Tensor, T: int) -> Tensor:
     drive = torch.addmm(b.neg().to(Sh.dtype), xh, Eh.t())  # (B, H): E x - b, once for all t
     torch.clamp_min(drive, 0, out=Zh[0])
     for t in range(1, T):
-        torch.addmm(drive, Zh[t - 1], Sh.t(), out=Zh[t])  # E x - b + S z(t-1)
-        Zh[t].relu_()
+        torch.addmm(drive, Zh[t - 1], Sh.t(), out=Zh[t]).relu_()  # relu(E x - b + S z(t-1))
     return Zh
 
 
@@ -83,17 +83,19 @@ def _bptt(Zh: Tensor, Sh: Tensor, g_last: Tensor, g: Tensor | None) -> tuple[Ten
     return delta, total
 
 
-def _encoder_grads(ctx: Any, xh: Tensor, Eh: Tensor, Zh: Tensor, delta: Tensor, total: Tensor) -> tuple[Any, ...]:
-    """dE, dS, db and the trajectory's part of dx from the deltas; dS as ONE matmul over all t."""
+def _encoder_grads(
+    needs: tuple[bool, ...], xh: Tensor, Eh: Tensor, Zh: Tensor, delta: Tensor, total: Tensor
+) -> tuple[Tensor | None, ...]:
+    """(dx, dE, dS, db), each where `needs` asks for it, from the deltas; dS as ONE matmul over all t."""
     f32, H = torch.float32, Zh.shape[2]
     dx = dE = dS = db = None
-    if ctx.needs_input_grad[0]:
+    if needs[0]:
         dx = torch.mm(total, Eh).to(f32)
-    if ctx.needs_input_grad[1]:
+    if needs[1]:
         dE = torch.mm(total.t(), xh).to(f32)
-    if ctx.needs_input_grad[2]:  # (H, (T-1)B) @ ((T-1)B, H)
+    if needs[2]:  # (H, (T-1)B) @ ((T-1)B, H)
         dS = torch.mm(delta[1:].reshape(-1, H).t(), Zh[:-1].reshape(-1, H)).to(f32)
-    if ctx.needs_input_grad[3]:
+    if needs[3]:
         db = -total.sum(0, dtype=f32)
     return dx, dE, dS, db
 
@@ -113,79 +115,85 @@ class _Trajectory(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         xh, Eh, Sh, Zh = ctx.saved_tensors
         delta, total = _bptt(Zh, Sh, g[-1], g)
-        return (*_encoder_grads(ctx, xh, Eh, Zh, delta, total), None, None)
+        return (*_encoder_grads(ctx.needs_input_grad[:4], xh, Eh, Zh, delta, total), None, None)
 
 
-class _Losses(torch.autograd.Function):
-    """The whole model, losses included, as one autograd node: every gradient written out by hand.
+class _Saved(NamedTuple):
+    """What the backward reads from the forward: the matmul-dtype operands, the codes, the loss parts."""
 
-    Outputs the three loss terms of DrSAE.forward (batch means) with gradients, and the logits, the
-    reconstruction and the trajectory (in the matmul dtype) without. Nothing flows into z(t) for t < T but from z(T), so
-    the backward never materialises a (T, B, H) gradient.
+    xh: Tensor
+    Eh: Tensor
+    Sh: Tensor
+    Dh: Tensor
+    Zh: Tensor  # (T, B, H)
+    diff: Tensor  # (B, n_in): D z(T) - x
+    zn: Tensor  # (B, H): z(T) / norm
+    norm: Tensor  # (B, 1)
+    logp: Tensor  # (B, n_classes): log softmax of the logits
+    y: Tensor
+    C: Tensor
+
+
+def _forward(
+    x: Tensor, E: Tensor, S: Tensor, b: Tensor, D: Tensor, C: Tensor, c: Tensor, y: Tensor, T: int, half: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, _Saved]:
+    """DrSAE.forward(x, y) on plain tensors: the three loss terms (batch means), the logits and what the
+    backward needs. The reconstruction itself is `saved.diff + x`."""
+    dt = HALF if half else x.dtype
+    B = x.shape[0]
+    xh, Eh, Sh, Dh = x.to(dt), E.to(dt), S.to(dt), D.to(dt)
+    Zh = _recur(xh, Eh, Sh, b, T)
+    z = Zh[T - 1].to(x.dtype)  # (B, H)
+    diff = torch.mm(Zh[T - 1], Dh.t()).to(x.dtype).sub_(x)  # (B, n_in): D z(T) - x
+    rec = torch.dot(diff.view(-1), diff.view(-1)) * (0.5 / B)  # 0.5 ||x - D z||^2, batch mean
+    l1 = z.sum() / B  # ||z||_1 (z >= 0), batch mean
+    norm = torch.sqrt((z * z).sum(1, keepdim=True) + NORM_EPS)  # (B, 1)
+    zn = z / norm
+    logits = torch.addmm(c, zn, C.t())  # (B, n_classes)
+    logp = torch.log_softmax(logits, 1)
+    ce = -logp.gather(1, y[:, None]).sum() / B
+    return rec, l1, ce, logits, _Saved(xh, Eh, Sh, Dh, Zh, diff, zn, norm, logp, y, C)
+
+
+def _backward(s: _Saved, w_rec: float, w_l1: float, w_ce: float | None) -> tuple[Tensor | None, ...]:
+    """(dE, dS, db, dD, dC, dc) of w_rec * rec + w_l1 * l1 + w_ce * ce; without w_ce the classifier gets
+    none (None). Nothing flows into z(t) for t < T but from z(T), so no (T, B, H) gradient is formed."""
+    f32, dt = torch.float32, s.Zh.dtype
+    B = s.diff.shape[0]
+    drh = (s.diff * (w_rec / B)).to(dt)  # (B, n_in): dL/d recon
+    dz = torch.mm(drh, s.Dh).to(f32).add_(w_l1 / B)  # (B, H): dL/dz(T)
+    dD = torch.mm(drh.t(), s.Zh[-1]).to(f32)
+    dC = dc = None
+    if w_ce is not None:
+        dlogits = s.logp.exp()  # (B, n_classes): softmax - onehot, scaled
+        dlogits.scatter_add_(1, s.y[:, None], torch.full_like(dlogits[:, :1], -1.0))
+        dlogits.mul_(w_ce / B)
+        dzn = torch.mm(dlogits, s.C)  # (B, H)
+        # zn = z / sqrt(|z|^2 + eps):  dz = (dzn - zn <zn, dzn>) / norm
+        dz.add_((dzn - s.zn * (s.zn * dzn).sum(1, keepdim=True)) / s.norm)
+        dC = torch.mm(dlogits.t(), s.zn)
+        dc = dlogits.sum(0)
+    delta, total = _bptt(s.Zh, s.Sh, dz, None)
+    _, dE, dS, db = _encoder_grads((False, True, True, True), s.xh, s.Eh, s.Zh, delta, total)
+    return dE, dS, db, dD, dC, dc
+
+
+@torch.no_grad()
+def gradients(
+    model: DrSAE, x: Tensor, y: Tensor, weights: dict[str, float], half: bool
+) -> tuple[dict[str, Tensor], Tensor]:
+    """One training step's forward and backward by hand, without autograd.
+
+    Sets every parameter's `.grad` to the gradient of sum_k weights[k] * loss_k (the keys of
+    DrSAE.forward's losses; without "classification" C and c get no gradient, as in the unsupervised
+    phase) and returns the three loss terms (batch means) and the logits.
     """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        E: Tensor,
-        S: Tensor,
-        b: Tensor,
-        D: Tensor,
-        C: Tensor,
-        c: Tensor,
-        y: Tensor,
-        T: int,
-        half: bool,
-    ) -> tuple[Tensor, ...]:
-        ctx.set_materialize_grads(False)
-        dt = HALF if half else x.dtype
-        B = x.shape[0]
-        xh, Eh, Sh, Dh = x.to(dt), E.detach().to(dt), S.detach().to(dt), D.detach().to(dt)
-        Zh = _recur(xh, Eh, Sh, b.detach(), T)
-        z = Zh[T - 1].to(x.dtype)  # (B, H)
-        recon = torch.mm(Zh[T - 1], Dh.t()).to(x.dtype)  # (B, n_in): D z(T)
-        diff = recon - x  # (B, n_in)
-        rec = torch.dot(diff.view(-1), diff.view(-1)) * (0.5 / B)  # 0.5 ||x - D z||^2, batch mean
-        l1 = z.sum() / B  # ||z||_1 (z >= 0), batch mean
-        norm = torch.sqrt((z * z).sum(1, keepdim=True) + NORM_EPS)  # (B, 1)
-        zn = z / norm
-        logits = torch.addmm(c.detach(), zn, C.detach().t())  # (B, n_classes)
-        logp = torch.log_softmax(logits, 1)
-        ce = -logp.gather(1, y[:, None]).sum() / B
-        ctx.save_for_backward(xh, Eh, Sh, Dh, Zh, diff, zn, norm, logp, y, C)
-        ctx.mark_non_differentiable(logits, recon, Zh)
-        return rec, l1, ce, logits, recon, Zh
-
-    @staticmethod
-    def backward(ctx: Any, g_rec: Tensor | None, g_l1: Tensor | None, g_ce: Tensor | None, *_: Any) -> tuple[Any, ...]:
-        xh, Eh, Sh, Dh, Zh, diff, zn, norm, logp, y, C = ctx.saved_tensors
-        f32, dt = torch.float32, Zh.dtype
-        B = diff.shape[0]
-        dz = torch.zeros(zn.shape, dtype=f32, device=zn.device)  # (B, H): dL/dz(T)
-        dD = dC = dc = drecon = None
-        if g_rec is not None:
-            drecon = diff * (g_rec / B)  # (B, n_in)
-            drh = drecon.to(dt)
-            dz.add_(torch.mm(drh, Dh))
-            if ctx.needs_input_grad[4]:
-                dD = torch.mm(drh.t(), Zh[-1]).to(f32)
-        if g_l1 is not None:
-            dz.add_(g_l1 / B)
-        if g_ce is not None:
-            dlogits = logp.exp()  # (B, n_classes): softmax - onehot, scaled
-            dlogits.scatter_add_(1, y[:, None], torch.full_like(dlogits[:, :1], -1.0))
-            dlogits.mul_(g_ce / B)
-            dzn = torch.mm(dlogits, C)  # (B, H)
-            # zn = z / sqrt(|z|^2 + eps):  dz = (dzn - zn <zn, dzn>) / norm
-            dz.add_((dzn - zn * (zn * dzn).sum(1, keepdim=True)) / norm)
-            dC = torch.mm(dlogits.t(), zn) if ctx.needs_input_grad[5] else None
-            dc = dlogits.sum(0) if ctx.needs_input_grad[6] else None
-        delta, total = _bptt(Zh, Sh, dz, None)
-        dx, dE, dS, db = _encoder_grads(ctx, xh, Eh, Zh, delta, total)
-        if dx is not None and drecon is not None:
-            dx = dx - drecon
-        return dx, dE, dS, db, dD, dC, dc, None, None, None
+    m = model
+    rec, l1, ce, logits, saved = _forward(x, m.E, m.S, m.b, m.D, m.C, m.c, y, m.T, half)
+    grads = _backward(saved, weights["reconstruction"], weights["sparsity"], weights.get("classification"))
+    for p, g in zip((m.E, m.S, m.b, m.D, m.C, m.c), grads, strict=True):
+        p.grad = g
+    return {"reconstruction": rec, "sparsity": l1, "classification": ce}, logits
 
 
 def _relu_grad(grad: Tensor, z: Tensor, out: Tensor) -> None:
@@ -201,18 +209,11 @@ def trajectory(model: DrSAE, x: Tensor, half: bool = False) -> Tensor:
     return _Trajectory.apply(x, model.E, model.S, model.b, model.T, half)
 
 
-def losses(model: DrSAE, x: Tensor, y: Tensor, half: bool = False) -> DrSAEOutput:
-    """What DrSAE.forward(x, y) returns, computed and differentiated by hand as one autograd node."""
-    rec, l1, ce, logits, recon, Z = _Losses.apply(
-        x, model.E, model.S, model.b, model.D, model.C, model.c, y, model.T, half
-    )
-    return DrSAEOutput(Z, recon, logits, {"reconstruction": rec, "sparsity": l1, "classification": ce})
-
-
 def make_forward(
     model: DrSAE, net: torch.nn.Module, precision: str, manual_backward: bool
 ) -> Callable[[Tensor, Tensor], DrSAEOutput]:
-    """The training forward `(x, y) -> DrSAEOutput` for a resolved precision ('fp32' or 'bf16').
+    """The autograd training forward `(x, y) -> DrSAEOutput` for a resolved precision ('fp32' or 'bf16'),
+    for the steps that `gradients` does not take: the data-parallel one and CUDA's.
 
     `net` is the model or its DistributedDataParallel wrapper; the call goes through it so DDP sees it.
     With bf16 the decoder and classifier run under CPU autocast (their matmuls in bf16, the losses in fp32).
@@ -223,8 +224,6 @@ def make_forward(
     manual_backward = manual_backward and next(model.parameters()).device.type == "cpu"
 
     def forward(x: Tensor, y: Tensor) -> DrSAEOutput:
-        if manual_backward and net is model:  # the whole step by hand
-            return losses(model, x, y, half)
         traj = trajectory(model, x, half) if manual_backward else None  # DDP: the call must go through net
         if not half:
             return net(x, y, trajectory=traj)

@@ -124,16 +124,29 @@ class SGD(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: None = None) -> None:  # type: ignore[override]
         for group in self.param_groups:
-            mu = group["momentum"]
+            mu, lr = group["momentum"], group["lr"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g = p.grad
-                if mu:
+                if mu:  # in place, no temporaries: each of these is one pass over the matrix
                     buf = self.state[p]["momentum_buffer"]
-                    buf.mul_(mu).add_(g)
-                    g = g.add(buf, alpha=mu) if group["nesterov"] else buf
-                p.sub_(g * group["lr"])
+                    torch.add(g, buf, alpha=mu, out=buf)  # buf <- mu buf + g
+                    if group["nesterov"]:  # p <- p - lr (g + mu buf)
+                        _sub_scaled_(p, g, lr, 1.0)
+                        _sub_scaled_(p, buf, lr, mu)
+                    else:
+                        _sub_scaled_(p, buf, lr, 1.0)
+                else:
+                    _sub_scaled_(p, g, lr, 1.0)
+
+
+def _sub_scaled_(p: torch.Tensor, v: torch.Tensor, lr: float | torch.Tensor, factor: float) -> None:
+    """p <- p - lr * factor * v in one pass, for a rate given as a number or held in a device tensor."""
+    if isinstance(lr, torch.Tensor):
+        p.addcmul_(v, lr, value=-factor)
+    else:
+        p.add_(v, alpha=-lr * factor)
 
 
 class Optimizers:
@@ -247,6 +260,9 @@ class Stepper:
         self.tensor_lr = isinstance(opt.param_groups[0]["lr"], torch.Tensor)
         self.base_lr = torch.tensor(float(cfg.lr), device=self.device)
         self.precision = fast_trajectory.resolve_precision(cfg.precision, self.device)
+        # One process on a CPU: the whole step by hand, without autograd. The hand-written backward is checked
+        # against autograd on the CPU only, so CUDA keeps autograd (bench/graph_check.py checked it graphed).
+        self.by_hand = cfg.manual_backward and net is model and self.device.type == "cpu"
         self.forward = fast_trajectory.make_forward(model, net, self.precision, cfg.manual_backward)
 
     def set_lr(self, base: float) -> None:
@@ -260,16 +276,19 @@ class Stepper:
         cfg = self.cfg
         x = self.train.x.index_select(0, self.idx)
         y = self.train.y.index_select(0, self.idx)
-        out = self.forward(x, y)
-        L = out.losses
-        loss = cfg.rec_weight * L["reconstruction"] + cfg.l1_weight * L["sparsity"]
+        scale = x.shape[0] if cfg.sum_gradients else 1  # the authors' summed minibatch gradients
+        weights = {"reconstruction": cfg.rec_weight * scale, "sparsity": cfg.l1_weight * scale}
         if supervised:
-            loss = loss + cfg.cls_weight * L["classification"]
-        elif self.net is not self.model:  # DDP must see a gradient (zero) for C and c in every step
-            loss = loss + 0.0 * L["classification"]
-        if cfg.sum_gradients:  # the authors' summed minibatch gradients
-            loss = loss * x.shape[0]
-        loss.backward()
+            weights["classification"] = cfg.cls_weight * scale
+        if self.by_hand:
+            L, logits = fast_trajectory.gradients(self.model, x, y, weights, self.precision == "bf16")
+        else:
+            out = self.forward(x, y)
+            L, logits = out.losses, out.logits
+            loss = sum(w * L[k] for k, w in weights.items())
+            if not supervised and self.net is not self.model:  # DDP must see a gradient (zero) for C and c
+                loss = loss + 0.0 * L["classification"]
+            loss.backward()
         if self.tensor_lr:
             for g in self.opt.param_groups:
                 torch.mul(self.base_lr, g["scale"], out=g["lr"])
@@ -277,7 +296,7 @@ class Stepper:
         # C is bounded after every supervised update; E and D as often as the caller says (docs/model.md)
         self.model.project_(encoder=project_encoder_decoder, decoder=project_encoder_decoder, classifier=supervised)
         with torch.no_grad():
-            errors = (out.logits.argmax(1) != y).sum().float()
+            errors = (logits.argmax(1) != y).sum().float()
             terms = [L["reconstruction"], L["sparsity"], L["classification"], errors]
             self.stats.add_(torch.stack([t.detach() for t in terms]))
 

@@ -107,7 +107,10 @@ def test_project_enforces_bounds_without_growing() -> None:
         model.D.mul_(3)
         model.C.mul_(20)
         model.E[0].mul_(1e-3)  # a row already inside its bound must be left alone
-        small = model.E[0].clone()
+        model.D[:, 1].mul_(1e-3)  # and a column (D's norms are taken across rows, by another route)
+        model.D[:, 2].zero_()
+        small, small_d = model.E[0].clone(), model.D[:, 1].clone()
+        over = model.D[:, 3] / model.D[:, 3].norm()
     model.project_()
     cfg = model.config
     assert cfg.encoder_bound == pytest.approx(1.25 / 10)
@@ -115,6 +118,9 @@ def test_project_enforces_bounds_without_growing() -> None:
     assert (model.D.norm(dim=0) <= 1 + 1e-6).all()
     assert (model.C.norm(dim=1) <= 5 + 1e-5).all()
     torch.testing.assert_close(model.E[0], small)
+    torch.testing.assert_close(model.D[:, 1], small_d)
+    assert (model.D[:, 2] == 0).all()
+    torch.testing.assert_close(model.D[:, 3], over)  # scaled onto the bound, direction kept
     # the authors' bound 1.25/T is a config option
     assert DrSAE(784, 4, 10, T=11, e_bound=1.25 / 11).config.encoder_bound == pytest.approx(1.25 / 11)
     # each projection can be skipped (the authors projected E and D every 5th minibatch)

@@ -27,17 +27,23 @@ def test_default_preset_is_the_faithful_recipe() -> None:
         preset("faithful", classifier_optimizer="lbfgs")
 
 
-def test_nesterov_sgd_matches_torch() -> None:
+@pytest.mark.parametrize("momentum,nesterov", [(0.9, True), (0.9, False), (0.0, False)])
+@pytest.mark.parametrize("tensor_lr", [False, True])  # a rate held in a device tensor, as a captured step reads it
+def test_sgd_matches_torch(momentum: float, nesterov: bool, tensor_lr: bool) -> None:
     torch.manual_seed(0)
     a = torch.randn(5, 3, requires_grad=True)
     b = a.detach().clone().requires_grad_(True)
-    ours = SGD([{"params": [a]}], lr=0.1, momentum=0.9, nesterov=True)
-    ref = torch.optim.SGD([b], lr=0.1, momentum=0.9, nesterov=True)
+    start = a.detach().clone()
+    ours = SGD([{"params": [a]}], lr=0.1, momentum=momentum, nesterov=nesterov)
+    if tensor_lr:
+        ours.param_groups[0]["lr"] = torch.tensor(0.1)
+    ref = torch.optim.SGD([b], lr=0.1, momentum=momentum, nesterov=nesterov)
     for step in range(4):
         g = torch.randn(5, 3, generator=torch.Generator().manual_seed(step))
         a.grad, b.grad = g.clone(), g.clone()
         ours.step()
         ref.step()
+    assert (a - start).abs().max() > 0.1  # it moved
     assert torch.allclose(a, b, atol=1e-6)
 
 
