@@ -105,14 +105,6 @@ async def samples(dataset: str, split: str = "test", start: int = 0, count: int 
     return await _request("GET", f"/datasets/{dataset}/samples", params=params)
 
 
-async def sample(dataset: str, index: int, split: str = "test") -> dict[str, Any]:
-    """One digit by index ({index, label, image})."""
-    rows = (await samples(dataset, split, index, 1))["data"]
-    if not rows:
-        raise ApiError(404, f"no {split} digit {index} in {dataset}")
-    return rows[0]
-
-
 async def samples_at(dataset: str, indices: list[int], split: str = "test") -> list[dict[str, Any]]:
     """Several digits by index, in one request (at most 200)."""
     if not indices:

@@ -6,8 +6,12 @@
 Runs the recipe (shortened: --unsup-epochs, --epochs, --train-limit) three times through model.train.train:
 fp32 with --seed, bf16 with --seed, and fp32 with --seed + 1. bf16 is harmless when its distance to the
 fp32 run is no larger than the distance between the two fp32 seeds. Compares the best validation error,
-the test error, the validation reconstruction loss and the encoder-decoder angles (part-units < 0.5 rad,
-categorical > 0.7 rad, median). Writes bench/results/precision_<preset>.json.
+the test error, the validation reconstruction loss, the encoder-decoder angles (part-units < 0.5 rad,
+categorical > 0.7 rad, median) and the six structure signs on the validation split. Writes
+bench/results/precision_<preset>.json.
+
+    python bench/precision_check.py --threads 2 --unsup-epochs 5 --epochs 100 --train-limit 50000 \
+        --out bench/results/precision_faithful_full.json       # the default recipe at full length
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,18 +31,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
 from bench.train_speed import machine, parse_overrides  # noqa: E402
-from model import checkpoint  # noqa: E402
+from model import checkpoint, structure  # noqa: E402
 from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE, encoder_decoder_angles  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
 from model.train import train  # noqa: E402
 
 
-def one_run(cfg: TrainConfig, out: Path) -> dict[str, float]:
+def one_run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = train(cfg, out, progress_bar=False)
     seconds = time.perf_counter() - t0
     rows = checkpoint.read_metrics(out)
     angles = encoder_decoder_angles(checkpoint.load(out))
+    signs = structure.evaluate_run(out, "val")
     return {
         "val_error": summary["val_error"],
         "test_error": summary["test_error"],
@@ -46,6 +52,8 @@ def one_run(cfg: TrainConfig, out: Path) -> dict[str, float]:
         "categorical_units": int((angles > CATEGORICAL_MIN_ANGLE).sum()),
         "median_angle": float(np.median(angles)),
         "seconds": seconds,
+        # the six signs of the paper's structure on the validation split (model/structure.py)
+        "structure_val": {k: v for k, v in signs.items() if k not in ("run", "split", "error")},
     }
 
 
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = preset(args.preset, **base, precision=precision, seed=seed)  # type: ignore[arg-type]
             results[name] = one_run(cfg, Path(tmp) / name)
             print(name, json.dumps(results[name]), flush=True)
-    keys = [k for k in results["fp32"] if k != "seconds"]
+    keys = [k for k, v in results["fp32"].items() if k != "seconds" and isinstance(v, int | float)]
     result = {
         "command": " ".join(["python", "bench/precision_check.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(torch.device("cpu")),
