@@ -28,7 +28,7 @@
     interventions: [], // [{unit, value, from_iteration, to_iteration}] sent with every encode
     base: null, // the same input encoded without interventions (what a steered run is compared with)
     detail: null, // the same request with decompose + split_reconstruction (unit card, prototype split)
-    compareId: "", // a second model encoded on the same input
+    compareId: "", // a second model encoded on the same input: the compare picker's value (steer.js onCompare)
     compare: null,
     statusOwn: false, // the status line shows this file's message (so only such a message is cleared here)
     sliderEcho: null,
@@ -463,17 +463,14 @@
   const digitInput = (d) => ({ dataset: d.dataset, split: "test", index: d.index });
 
   Object.assign(D, {
-    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t}). */
+    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t, iv}). */
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
       else return noUpdate();
       const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
-      if (S.initialT === null && encStore) {
-        S.interventions = parseInterventions(encStore.iv);
-        S.compareId = encStore.compare || "";
-      }
+      if (S.initialT === null && encStore) S.interventions = parseInterventions(encStore.iv);
       if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`)) && S.enc && S.enc.model_id !== units.model_id) {
         S.interventions = []; // unit numbers belong to the model they were chosen on
       }

@@ -114,12 +114,27 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
 
 @callback(
     Output(ids.COMPARE_PICKER, "options"),
+    Output(ids.COMPARE_PICKER, "value"),
+    Output(ids.COMPARE_PICKER, "placeholder"),
     Input(ids.MODELS_STORE, "data"),
     Input(ids.MODEL_PICKER, "value"),
+    State(ids.COMPARE_PICKER, "options"),
+    State(ids.ENCODE_STORE, "data"),
 )
-def compare_options(models: list[dict[str, Any]] | None, model_id: str | None) -> Any:
-    """Every other model, the ones showing the paper's structure marked."""
-    return [{"label": shell_label(m), "value": m["id"]} for m in models or [] if m["id"] != model_id]
+def compare_options(
+    models: list[dict[str, Any]] | None, model_id: str | None, shown: list[Any] | None, page: dict[str, Any] | None
+) -> Any:
+    """Every other model, the ones showing the paper's structure marked. The first list selects the model the
+    URL compares with: the dropdown clears a value its options lack, so the layout cannot set it before the list
+    has come. A model the URL names that does not exist selects nothing and says so."""
+    options = [{"label": shell_label(m), "value": m["id"]} for m in models or [] if m["id"] != model_id]
+    wanted = (page or {}).get("compare")
+    if shown or not options or not wanted:
+        return options, no_update, no_update
+    if any(o["value"] == wanted for o in options):
+        return options, wanted, no_update
+    known = any(m["id"] == wanted for m in models or [])  # else it is the model shown
+    return options, None, no_update if known else f"no model '{wanted}': pick one to compare"
 
 
 @callback(

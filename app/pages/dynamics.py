@@ -285,7 +285,7 @@ def layout(
                             ),
                         ],
                     ),
-                    html.Div(className="views-grid", children=[unit_card(), compare_panel(compare)]),
+                    html.Div(className="views-grid", children=[unit_card(), compare_panel()]),
                     export_panel(),
                 ],
             ),
@@ -427,7 +427,9 @@ def unit_card() -> html.Section:
     )
 
 
-def compare_panel(compare: str | None) -> html.Section:
+def compare_panel() -> html.Section:
+    """The picker starts empty: its options come from a callback, which also selects the URL's compared model
+    (a dropdown drops a value its options lack)."""
     return html.Section(
         id=ids.COMPARE_PANEL,
         className="panel compare",
@@ -437,7 +439,6 @@ def compare_panel(compare: str | None) -> html.Section:
             dcc.Dropdown(
                 id=ids.COMPARE_PICKER,
                 options=[],
-                value=compare or None,
                 placeholder="pick a model to compare",
                 className="compare-dropdown",
             ),

@@ -143,3 +143,20 @@ def test_job_row_shows_phase_epoch_speed_and_eta() -> None:
     done = job_detail(running | {"status": "finished", "model_id": "job-3"})
     assert "ETA" not in done and done.endswith("model job-3")  # no ETA once it has ended
     assert job_detail({"status": "queued"}) == "epoch 0/?"
+
+
+def test_the_first_compare_list_selects_the_model_the_url_names():
+    from dash import no_update
+
+    from app.callbacks.dynamics import compare_options
+
+    options, value, placeholder = compare_options(MODELS, "a", [], {"compare": "b"})
+    assert [o["value"] for o in options] == ["b"] and value == "b" and placeholder is no_update
+    # later lists (a refresh, another model shown) leave the choice to the user
+    assert compare_options(MODELS, "a", options, {"compare": "b"})[1:] == (no_update, no_update)
+    assert compare_options([], None, [], {"compare": "b"})[1] is no_update  # no list yet: wait for it
+    assert compare_options(MODELS, "a", [], {"compare": ""})[1] is no_update
+    # the shown model itself selects nothing; an unknown one selects nothing and says so
+    assert compare_options(MODELS, "b", [], {"compare": "b"})[1:] == (None, no_update)
+    _, value, placeholder = compare_options(MODELS, "a", [], {"compare": "gone"})
+    assert value is None and "'gone'" in placeholder

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.browser.conftest import FASHION
@@ -166,6 +167,48 @@ def test_compare_two_models_on_one_iteration_control(page: BrowserPage, live_ser
     assert f"compare={other}" in page.page.url
     page.page.locator("#compare-panel").scroll_into_view_if_needed()
     page.screenshot("compare", full_page=False)
+    assert not page.errors, page.errors
+
+
+def compare_value(bp: BrowserPage) -> str:
+    """What the compare dropdown shows: the chosen model's label, or its placeholder."""
+    return bp.page.text_content("#compare-picker .dash-dropdown-value") or ""
+
+
+def test_a_shared_compare_url_shows_the_compared_model_in_its_picker(page: BrowserPage, live_server):
+    other = live_server["docs_model"] if live_server["docs_model"] != "tiny" else FASHION
+    name = next(m["name"] or m["id"] for m in httpx.get(live_server["url"] + "/api/models").json()["data"]
+                if m["id"] == other)
+    open_dynamics(page, f"model=tiny&digit=test:0&compare={other}")
+    page.page.wait_for_function(f"window.drsae.state.compare && window.drsae.state.compare.model_id === '{other}'",
+                                timeout=30_000)
+    page.page.wait_for_function(
+        f"document.querySelector('#compare-picker .dash-dropdown-value').textContent.includes({json.dumps(name)})",
+        timeout=10_000,
+    )
+    page.page.wait_for_timeout(1000)  # the model list settles; the choice must stay
+    assert name in compare_value(page) and "pick a model" not in compare_value(page)
+    # the compared run is shown as after picking the model by hand
+    graph = "document.querySelector('#compare-probs-graph .js-plotly-plot')"
+    page.page.wait_for_function(f"{graph}.data.length === 10")
+    assert page.page.evaluate(f"{graph}.layout.title.text").startswith(f"{other}: decided at t =")
+    assert page.page.text_content("#compare-prediction").strip() not in ("", "–")
+    assert f"compare={other}" in page.page.url
+    # clearing the picker stops the comparison and drops it from the URL
+    page.page.click("#compare-picker .dash-dropdown-clear")
+    page.page.wait_for_function("!window.drsae.state.compare && !location.search.includes('compare=')")
+    assert page.page.text_content("#compare-prediction") == "–"
+    assert not page.errors, page.errors
+
+
+def test_an_unknown_compare_id_in_the_url_selects_nothing(page: BrowserPage):
+    open_dynamics(page, "model=tiny&digit=test:0&compare=no-such-model")
+    page.page.wait_for_function("document.getElementById('prediction').textContent.trim() !== '–'", timeout=15_000)
+    page.page.wait_for_function("!location.search.includes('compare=')", timeout=10_000)
+    assert "no-such-model" in compare_value(page)  # the notice says which model was not found
+    assert page.page.evaluate("window.drsae.state.compareId") == ""
+    assert page.page.text_content("#compare-prediction") == "–"
+    assert page.page.text_content("#dynamics-status") == ""
     assert not page.errors, page.errors
 
 
