@@ -54,6 +54,7 @@ UNIT_CARD_TEXT = "unit-card-text"
 UNIT_CARD_LINK = "unit-card-link"
 PROB_AT_T = "prob-at-t"
 INTRO = "intro"
+INTRO_CLOSED = "intro-closed"  # the visitor closed the intro: a store kept in localStorage
 DRAW_TITLE = "draw-title"
 DRAW_HELP = "draw-help"
 GALLERY_TITLE = "gallery-title"

@@ -248,6 +248,8 @@ clientside_callback(
     Input(ids.UNIT_INPUT, "value"),
     prevent_initial_call=True,
 )
+# The intro follows the visitor's stored choice; its summary line flips that choice (static/intro.js).
+clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.INTRO_CLOSED, "data"))
 clientside_callback(
     ClientsideFunction("drsae", "onCompare"),
     Output(ids.COMPARE_PANEL, "title"),

@@ -40,7 +40,8 @@ PAPER_URL = "https://arxiv.org/abs/1301.3775"
 
 
 def intro() -> html.Details:
-    """What a visitor needs on the first visit: what a DrSAE is, what to do here, where the paper is."""
+    """What a visitor needs on the first visit: what a DrSAE is, what to do here, where the paper is. Closed
+    once, it stays closed on later visits (the choice is kept in the browser); its summary line opens it again."""
     return html.Details(
         id=ids.INTRO,
         open=True,
@@ -85,6 +86,7 @@ def layout(
             dcc.Store(id=ids.DIGIT_REF, data=digit or "test:0"),
             dcc.Store(id=ids.DIGIT_STORE),
             dcc.Store(id=ids.ENCODE_STORE, data={"initial_t": t0, "iv": iv or "", "compare": compare or ""}),
+            dcc.Store(id=ids.INTRO_CLOSED, storage_type="local"),
             intro(),
             html.Div(
                 className="col-input",

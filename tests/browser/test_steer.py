@@ -326,6 +326,39 @@ def test_first_visit_intro_labels_and_status(page: BrowserPage, live_server):
     assert not page.errors, page.errors
 
 
+def intro_shown(bp: BrowserPage) -> bool:
+    """Whether the intro's text shows, once the page has loaded and had time to restore the visitor's choice;
+    its summary line stays as the way to open it again."""
+    bp.page.wait_for_function(LOADED + " && document.getElementById('intro')", timeout=30_000)
+    bp.page.wait_for_timeout(500)
+    assert bp.page.locator("#intro summary").is_visible()
+    shown = bp.page.locator("#intro p").first.is_visible()
+    assert shown == bp.page.evaluate("document.getElementById('intro').open")
+    return shown
+
+
+def test_a_closed_intro_stays_closed_after_a_reload(browser, live_server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # its own localStorage
+    bp = BrowserPage(ctx.new_page(), live_server["url"])
+    try:
+        bp.goto("/?model=tiny&digit=test:0")
+        assert intro_shown(bp)  # a first visit
+        bp.page.click("#intro summary")
+        bp.page.wait_for_function("!document.getElementById('intro').open", timeout=5_000)
+        bp.page.reload()
+        assert not intro_shown(bp)
+        bp.goto("/units?model=tiny")  # and when coming back from another page
+        bp.page.click("#nav-dynamics")
+        assert not intro_shown(bp)
+        bp.page.click("#intro summary")  # showing it again is remembered too
+        bp.page.wait_for_function("document.getElementById('intro').open", timeout=5_000)
+        bp.page.reload()
+        assert intro_shown(bp)
+        assert not bp.errors, bp.errors
+    finally:
+        ctx.close()
+
+
 def test_back_to_evaluation_keeps_the_selected_cell(page: BrowserPage):
     page.goto("/evaluation?model=tiny")
     graph = page.page.locator("#confusion-graph .js-plotly-plot")
