@@ -377,16 +377,20 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     return fig
 
 
-# Per-epoch role metrics the trainer may write (metrics.jsonl); the Training page plots those present.
+# Per-epoch role metrics in the API's epoch rows (docs/api.md); the Training page plots those present.
 ROLE_METRIC_KEYS = {
-    "counts": ("role_part", "role_intermediate", "role_categorical"),
-    "angles": ("angle_q25", "angle_q50", "angle_q75"),
-    "correlation": ("spearman_angle_c",),
+    "counts": ("units_part", "units_categorical"),
+    "angles": ("angle_q25", "angle_median", "angle_q75"),
+    "correlation": ("spearman_angle_c_norm",),
+}
+ROLE_METRIC_NAMES = {
+    "units_part": "part-units (< 0.5 rad)", "units_categorical": "categorical-units (> 0.7 rad)",
+    "angle_q25": "angle, 25%", "angle_median": "angle, median", "angle_q75": "angle, 75%",
+    "spearman_angle_c_norm": "Spearman(angle, ||C_i||)",
 }
 ROLE_METRIC_COLORS = {
-    "role_part": ROLE_COLORS["part"], "role_intermediate": ROLE_COLORS["intermediate"],
-    "role_categorical": ROLE_COLORS["categorical"], "angle_q25": "#88CCEE", "angle_q50": "#332288",
-    "angle_q75": "#88CCEE", "spearman_angle_c": "#117733",
+    "units_part": ROLE_COLORS["part"], "units_categorical": ROLE_COLORS["categorical"], "angle_q25": "#88CCEE",
+    "angle_median": "#332288", "angle_q75": "#88CCEE", "spearman_angle_c_norm": "#117733",
 }
 
 
@@ -397,8 +401,8 @@ def role_metric_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) -> go.Figure:
-    """Unit roles over epochs: how many part-/intermediate-/categorical-units, the quartiles of the
-    encoder-decoder angle and its rank correlation with ||C_i||: watch the two populations separate."""
+    """Unit roles over epochs: how many part- and categorical-units, the quartiles of the encoder-decoder
+    angle and its rank correlation with ||C_i||: watch the two populations separate."""
     keys = role_metric_keys(rows)
     if not keys:
         return empty_figure("This job's epochs carry no role metrics")
@@ -413,7 +417,7 @@ def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) ->
         for k in ks:
             dash = "dot" if k in ("angle_q25", "angle_q75") else "solid"
             fig.add_trace(
-                go.Scatter(x=epochs, y=[r.get(k) for r in rows], mode="lines+markers", name=k,
+                go.Scatter(x=epochs, y=[r.get(k) for r in rows], mode="lines+markers", name=ROLE_METRIC_NAMES[k],
                            line=dict(color=ROLE_METRIC_COLORS.get(k, "#555"), dash=dash), marker=dict(size=4)),
                 row=i, col=1,
             )

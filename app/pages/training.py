@@ -72,8 +72,8 @@ def layout(job: str | None = None, **_: object) -> html.Div:
                 children=[
                     html.H2("Unit roles over epochs"),
                     html.P(
-                        "How many units are part-units (encoder row close to the decoder column, angle < 0.5 rad), "
-                        "categorical (> 0.7 rad) or in between, the quartiles of that angle, and its rank "
+                        "How many units are part-units (encoder row close to the decoder column, angle < 0.5 rad) "
+                        "and how many categorical (> 0.7 rad), the quartiles of that angle, and its rank "
                         "correlation with the classification weight ||C_i||: watch the two populations separate "
                         "once discriminative training starts. Shown when the job's epochs carry these metrics.",
                         className="help",

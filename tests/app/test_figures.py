@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from app import figures
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_units() -> list[dict]:
@@ -137,10 +141,12 @@ def test_class_palette_stays_apart_for_colour_blind_viewers(vision: str):
 
 
 def test_role_metrics_figure_plots_the_keys_present():
-    rows = [{"epoch": e, "role_part": 10 - e, "role_categorical": e, "angle_q50": 0.4 + 0.1 * e} for e in (1, 2, 3)]
-    assert figures.role_metric_keys(rows) == ["role_part", "role_categorical", "angle_q50"]
+    rows = [
+        {"epoch": e, "units_part": 10 - e, "units_categorical": e, "angle_median": 0.4 + 0.1 * e} for e in (1, 2, 3)
+    ]
+    assert figures.role_metric_keys(rows) == ["units_part", "units_categorical", "angle_median"]
     fig = figures.role_metrics_figure(rows, 1)
-    assert [tr.name for tr in fig.data] == ["role_part", "role_categorical", "angle_q50"]
+    assert [tr.name for tr in fig.data] == ["part-units (< 0.5 rad)", "categorical-units (> 0.7 rad)", "angle, median"]
     assert fig.data[1].y == (1, 2, 3)
     empty = figures.role_metrics_figure([{"epoch": 1, "val_error": 3.0}])
     assert "no role metrics" in empty.layout.annotations[0].text
@@ -231,3 +237,16 @@ def test_heatmap_scale_starts_at_zero_and_ends_at_the_peak():
     hm = figures.heatmap_figure(make_units(), z, 1).data[0]
     assert (hm.zmin, hm.zmax) == (0, 0.5) and hm.showscale is False
     assert figures.heatmap_figure(make_units(), None, 1).data[0].zmax == 1.0
+
+
+def test_role_metrics_figure_reads_the_rows_the_trainer_writes():
+    """The keys are the API's epoch-row fields: a real row from the trainer fills every panel (they once
+    drifted apart and the plot lost its counts without any test noticing)."""
+    from model.analysis import ROLE_METRIC_KEYS as TRAINER_KEYS
+
+    plotted = [k for keys in figures.ROLE_METRIC_KEYS.values() for k in keys]
+    assert set(plotted) <= set(TRAINER_KEYS)
+    rows = [json.loads(line) for line in (REPO / "models" / "default" / "metrics.jsonl").read_text().splitlines()]
+    fig = figures.role_metrics_figure(rows[:5], 1)
+    assert len(fig.data) == len(plotted)  # counts, angles and the correlation, all present
+    assert all(any(v is not None for v in tr.y) for tr in fig.data)
