@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import fastapi
 import pytest
@@ -10,10 +13,19 @@ from pydantic import BaseModel, Field
 
 from app import api
 
+T = TypeVar("T")
+
 
 class JobCreate(BaseModel):
     preset: str
     hidden_units: int | None = Field(default=None, ge=1, le=4096)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a thread of its own: Playwright's sync API (the browser tests, when they run first in
+    the same process) leaves an event loop running on the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def fake_api() -> fastapi.FastAPI:
@@ -54,30 +66,30 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> fastapi.FastAPI:
 
 
 def test_lists_come_back_as_their_data(fake):
-    assert asyncio.run(api.models()) == [{"id": "m1", "name": "m1"}]
+    assert run(api.models()) == [{"id": "m1", "name": "m1"}]
 
 
 def test_errors_carry_the_plain_detail(fake):
     with pytest.raises(api.ApiError) as e:
-        asyncio.run(api.units("nope"))
+        run(api.units("nope"))
     assert e.value.status == 404 and e.value.detail == "Checkpoint not found"
 
 
 def test_validation_errors_name_the_field(fake):
     with pytest.raises(api.ApiError) as e:
-        asyncio.run(api.create_job({"preset": "smoke", "hidden_units": 0}))
+        run(api.create_job({"preset": "smoke", "hidden_units": 0}))
     assert e.value.status == 422 and e.value.detail.startswith("hidden_units:")
 
 
 def test_token_is_sent_only_when_given(fake):
-    asyncio.run(api.create_job({"preset": "smoke"}))
+    run(api.create_job({"preset": "smoke"}))
     assert fake.state.seen["auth"] is None
-    asyncio.run(api.create_job({"preset": "smoke"}, token="s3cret"))
+    run(api.create_job({"preset": "smoke"}, token="s3cret"))
     assert fake.state.seen["auth"] == "Bearer s3cret"
 
 
 def test_samples_by_index(fake):
-    rows = asyncio.run(api.samples_at("mnist", [3, 42, 7]))
+    rows = run(api.samples_at("mnist", [3, 42, 7]))
     assert [r["index"] for r in rows] == [3, 42, 7] and rows[1]["label"] == 2
     assert fake.state.seen["samples_calls"] == 1  # one request, not one per digit
 
@@ -86,7 +98,7 @@ def test_unreachable_api_is_a_503(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DRSAE_API_URL", "http://127.0.0.1:9")  # discard port: connection refused
     api.configure(None)
     with pytest.raises(api.ApiError) as e:
-        asyncio.run(api.health())
+        run(api.health())
     assert e.value.status == 503 and "unreachable" in e.value.detail
 
 
@@ -95,5 +107,5 @@ def test_model_picker_says_when_the_api_fails(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setenv("DRSAE_API_URL", "http://127.0.0.1:9")  # connection refused
     api.configure(None)
-    *_, placeholder, notice = asyncio.run(refresh_models(1, None, "", None, None))
+    *_, placeholder, notice = run(refresh_models(1, None, "", None, None))
     assert placeholder == "models unavailable" and notice.startswith("Could not load the models: API unreachable")
