@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,11 +24,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
-from bench.train_speed import machine  # noqa: E402
+from bench.train_speed import result_header, write_result  # noqa: E402
 from model import checkpoint, structure  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
 from model.train import resolve_device, train  # noqa: E402
@@ -101,20 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             results.append(one_run(cfg, Path(tmp) / text.replace(":", "_")))
             print(json.dumps(results[-1]), flush=True)
     result = {
-        "command": " ".join(["python", "bench/batch_size.py", *(sys.argv[1:] if argv is None else argv)]),
+        **result_header("bench/batch_size.py", argv, device),
         "commit": commit(),
-        "machine": machine(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "load_average_1_5_15min": list(os.getloadavg()),
         "recipe": base.to_dict(),
         "runs": results,
     }
     out = Path(args.out or Path(__file__).parent / "results" / f"batch_size_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(out)
+    write_result(out, result)
     for r in results:
         s = r["structure_val"]
         print(

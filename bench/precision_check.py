@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
-from bench.train_speed import machine, parse_overrides  # noqa: E402
+from bench.train_speed import parse_overrides, result_header, write_result  # noqa: E402
 from model import checkpoint, structure  # noqa: E402
 from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE, encoder_decoder_angles  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
@@ -87,21 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             print(name, json.dumps(results[name]), flush=True)
     keys = [k for k, v in results["fp32"].items() if k != "seconds" and isinstance(v, int | float)]
     result = {
-        "command": " ".join(["python", "bench/precision_check.py", *(sys.argv[1:] if argv is None else argv)]),
-        "machine": machine(torch.device("cpu")),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "load_average_1_5_15min": list(os.getloadavg()),
+        **result_header("bench/precision_check.py", argv, torch.device("cpu")),
         "config": preset(args.preset, **base).to_dict(),  # type: ignore[arg-type]
         "runs": results,
         "bf16_minus_fp32": {k: results["bf16"][k] - results["fp32"][k] for k in keys},
         "seed_noise_fp32": {k: results["fp32_other_seed"][k] - results["fp32"][k] for k in keys},
     }
     out = Path(args.out or Path(__file__).parent / "results" / f"precision_{args.preset}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(out)
+    write_result(out, result)
     print(json.dumps({k: result[k] for k in ("bf16_minus_fp32", "seed_noise_fp32")}, indent=2))
     return 0
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
-from bench.train_speed import load_train, machine  # noqa: E402
+from bench.train_speed import load_train, result_header, write_result  # noqa: E402
 from model import fast_trajectory as ft  # noqa: E402
 from model.drsae import DrSAE  # noqa: E402
 from model.presets import preset  # noqa: E402
@@ -108,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             stepper.step(idx, True, i)
     medians = {k: statistics.median(v[20:]) * 1e3 for k, v in parts.items()}  # ms, after 20 warm-up steps
     result = {
-        "command": " ".join(["python", "bench/step_parts.py", *(sys.argv[1:] if argv is None else argv)]),
-        "machine": machine(torch.device("cpu")),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "load_average_1_5_15min": list(os.getloadavg()),
+        **result_header("bench/step_parts.py", argv, torch.device("cpu")),
         "hidden": args.hidden,
         "T": cfg.T,
         "batch": args.batch,
@@ -124,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     out = Path(args.out or Path(__file__).parent / "results" / "step_parts_cpu.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    write_result(out, result)
     for k, v in medians.items():
         print(f"{v:7.3f} ms  {k}")
     print(json.dumps(result["recurrent_matmul_us_warm_cache"]), f"-> {out}")

@@ -15,19 +15,15 @@ Writes bench/results/time_to_accuracy_<preset>_<device>.json with the machine an
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
-from bench.train_speed import machine, parse_overrides  # noqa: E402
+from bench.train_speed import parse_overrides, result_header, write_result  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
 from model.train import resolve_device, train  # noqa: E402
 
@@ -68,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t0
 
     result = {
-        "command": " ".join(["python", "bench/time_to_accuracy.py", *(sys.argv[1:] if argv is None else argv)]),
-        "machine": machine(device),
+        **result_header("bench/time_to_accuracy.py", argv, device),
         "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "load_average_1_5_15min": list(os.getloadavg()),
         "preset": args.preset,
         "config": cfg.to_dict(),
         "target_test_error": args.target,
@@ -87,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": epochs,
     }
     out = Path(args.out or Path(__file__).parent / "results" / f"time_to_accuracy_{args.preset}_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(out)
+    write_result(out, result)
     to_target = f"{reached['seconds']:.0f} s (epoch {reached['epoch']})" if reached else "not reached"
     final = f"{result['final_test_error']:.2f}%" if result["final_test_error"] is not None else "none (stopped)"
     print(f"{args.preset}: test error <= {args.target}% after {to_target}; final test error {final} ({total:.0f} s)")

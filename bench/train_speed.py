@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +82,25 @@ def sync(device: torch.device) -> None:
 def machine(device: torch.device) -> str:
     """The GPU's name on CUDA, else the CPU's model name."""
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+def result_header(script: str, argv: list[str] | None, device: torch.device) -> dict[str, Any]:
+    """What every bench's JSON starts with: the exact command, the machine, threads, torch and the load."""
+    return {
+        "command": " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average_1_5_15min": list(os.getloadavg()),
+    }
+
+
+def write_result(out: Path, result: dict[str, Any]) -> None:
+    """A bench's JSON, written atomically (a temporary file renamed into place)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
 
 
 def load_train(name: str, device: torch.device) -> data.Split:
@@ -223,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "all_project_epoch_seconds": seconds["project"],
     }
     out = Path(args.out or Path(__file__).parent / "results" / f"train_speed_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    write_result(out, result)
     print(json.dumps(result, indent=2))
     pairs = result["speedup_median_of_pairs"]
     print(f"per epoch: baseline {base_med:.2f} s, project {ours_med:.2f} s -> {base_med / ours_med:.2f}x", end="")
