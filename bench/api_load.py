@@ -15,9 +15,7 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,35 +29,7 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "bench" / "results" / "api_load.json"
 TARGET_SERVER_MS, TARGET_RPS = 5.0, 200.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(models_dir: str | None, var_dir: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = os.environ | {"PYTHONPATH": str(REPO)}
-    if models_dir:
-        env["DRSAE_MODELS_DIR"] = models_dir
-    if var_dir:
-        env["DRSAE_VAR_DIR"] = var_dir
-    cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with code {proc.returncode}")
-    proc.kill()
-    raise SystemExit("the server did not start within 90 s")
+from png_load import free_port, start_server  # noqa: E402  (bench/ is on the path, as for every script)
 
 
 def pick_model(url: str, wanted: str | None) -> dict:
@@ -186,7 +156,9 @@ def main() -> int:
     proc = None
     url = args.url
     if url is None:
-        proc, url = start_server(args.models_dir, args.var_dir)
+        port = free_port()
+        proc = start_server(port, args.models_dir, args.var_dir)  # the server's own device and dashboard
+        url = f"http://127.0.0.1:{port}"
     try:
         model = pick_model(url, args.model)
         path = f"/api/models/{model['id']}/encode"

@@ -40,12 +40,12 @@ RESULTS = REPO / "bench" / "results" / "hardening.json"
 SMOKE = {"preset": "smoke", "dataset": "mnist"}
 JSON_CT = {"Content-Type": "application/json"}
 
-from png_load import start_server  # noqa: E402  (bench/ is on the path above)
+from png_load import API_ONLY_CPU, start_server  # noqa: E402  (bench/ is on the path above)
 
 
 def start(port: int, root: Path) -> subprocess.Popen[bytes]:
     """The server with no job slot (jobs stay queued) and a 2 s body timeout, logging to root/server.log."""
-    extra = {"DRSAE_MAX_JOBS": "0", "DRSAE_BODY_TIMEOUT_S": "2"}
+    extra = {**API_ONLY_CPU, "DRSAE_MAX_JOBS": "0", "DRSAE_BODY_TIMEOUT_S": "2"}
     with open(root / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
         return start_server(port, str(root / "models"), str(root / "var"), extra, log)
 

@@ -58,12 +58,25 @@ def drawing(side: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+# The benches that load the server measure the API alone, on the CPU, whatever the machine has.
+API_ONLY_CPU = {"DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"}
+
+
 def start_server(
-    port: int, models_dir: str, var_dir: str, extra_env: dict[str, str] | None = None, log: IO[bytes] | None = None
+    port: int,
+    models_dir: str | None = None,
+    var_dir: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`uvicorn server.main:app` on a loopback port, API only, on the CPU; returns once /api/health answers."""
-    env = os.environ | {"PYTHONPATH": str(REPO), "DRSAE_MODELS_DIR": models_dir, "DRSAE_VAR_DIR": var_dir,
-                        "DRSAE_NO_DASHBOARD": "1", "DRSAE_DEVICE": "cpu"} | (extra_env or {})
+    """`uvicorn server.main:app` on a loopback port (the given folders, else the server's defaults, and any
+    extra environment); returns once /api/health answers. The one server starter of bench/."""
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    if models_dir:
+        env["DRSAE_MODELS_DIR"] = models_dir
+    if var_dir:
+        env["DRSAE_VAR_DIR"] = var_dir
+    env |= extra_env or {}
     cmd = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stderr=log)
@@ -138,7 +151,7 @@ def main() -> int:
 
             tiny_run(Path(tmp) / "models", hidden=64, T=5, name=args.model)
             port = args.port or free_port()
-            proc = start_server(port, str(Path(tmp) / "models"), str(Path(tmp) / "var"))
+            proc = start_server(port, str(Path(tmp) / "models"), str(Path(tmp) / "var"), API_ONLY_CPU)
             url = f"http://127.0.0.1:{port}"
         try:
             runs = [asyncio.run(run(url, args.model, side, args.clients, args.seconds)) for side in args.side]
