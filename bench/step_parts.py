@@ -7,8 +7,9 @@ Runs the trainer's step (model.train.Stepper, the default recipe) on MNIST and, 
 the parts of `fast_trajectory.gradients` on their own: the weights' bf16 copies, the forward recurrence,
 the backward recurrence, dS and the E/D matmuls; then the optimiser and the projection. Each figure is a
 median over --steps steps, taken with the rest of the step around it (so the caches are as warm or cold as
-in training). Also times one recurrent matmul (batch x H x H, bf16) on one thread and on --threads, with
-a warm cache. Writes bench/results/step_parts_<device>.json.
+in training). Also times, with a warm cache, one recurrent matmul (batch x H x H, bf16) on one thread and
+on --threads, and D's column norms by linalg.vector_norm and by a squared sum.
+Writes bench/results/step_parts_<device>.json.
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ def matmul_us(batch: int, hidden: int, threads: int, repeats: int = 300) -> floa
     seconds = time.perf_counter() - t0
     torch.set_num_threads(before)
     return seconds / repeats * 1e6
+
+
+def column_norms_us(rows: int, cols: int, repeats: int = 300) -> dict[str, float]:
+    """Norms of a (rows x cols) matrix's columns, as D's projection needs them, two ways, in microseconds:
+    why model/drsae.py takes a squared sum across rows rather than linalg.vector_norm."""
+    w = torch.randn(rows, cols)
+    ways = {
+        "linalg.vector_norm(dim=0)": lambda: torch.linalg.vector_norm(w, dim=0, keepdim=True),
+        "square().sum(0).sqrt_()": lambda: w.square().sum(0, keepdim=True).sqrt_(),
+    }
+    out = {}
+    for name, fn in ways.items():
+        for _ in range(20):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        out[name] = (time.perf_counter() - t0) / repeats * 1e6
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": args.batch,
         "precision": stepper.precision,
         "median_ms": medians,
+        "decoder_column_norms_us_warm_cache": column_norms_us(784, args.hidden),
         "recurrent_matmul_us_warm_cache": {
             "1 thread": matmul_us(args.batch, args.hidden, 1),
             f"{torch.get_num_threads()} threads": matmul_us(args.batch, args.hidden, torch.get_num_threads()),
@@ -122,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     write_result(out, result)
     for k, v in medians.items():
         print(f"{v:7.3f} ms  {k}")
-    print(json.dumps(result["recurrent_matmul_us_warm_cache"]), f"-> {out}")
+    for key in ("recurrent_matmul_us_warm_cache", "decoder_column_norms_us_warm_cache"):
+        print(key, json.dumps(result[key]))
+    print(f"-> {out}")
     return 0
 
 

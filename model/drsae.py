@@ -87,7 +87,7 @@ def _clip_norms_(w: Tensor, bound: float, dim: int) -> None:
     """Scale down every slice of `w` along `dim` whose L2 norm exceeds `bound` (a bound, not an equality)."""
     if dim == w.dim() - 1:  # along contiguous rows
         norms = torch.linalg.vector_norm(w, dim=dim, keepdim=True)
-    else:  # across rows linalg.vector_norm is ~4x slower on a CPU than a squared sum (D's columns: 100 us)
+    else:  # across rows linalg.vector_norm is ~4x slower on a CPU than a squared sum (bench/step_parts.py)
         norms = w.square().sum(dim, keepdim=True).sqrt_()
     w.mul_(norms.clamp_min_(bound).reciprocal_().mul_(bound))  # bound / max(norm, bound), at most 1
 
