@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "median_ms": medians,
         "decoder_column_norms_us_warm_cache": column_norms_us(784, args.hidden),
         "recurrent_matmul_us_warm_cache": {
-            "1 thread": matmul_us(args.batch, args.hidden, 1),
-            f"{torch.get_num_threads()} threads": matmul_us(args.batch, args.hidden, torch.get_num_threads()),
+            f"{n} thread{'s' if n > 1 else ''}": matmul_us(args.batch, args.hidden, n)
+            for n in sorted({1, torch.get_num_threads()})
         },
     }
     out = Path(args.out or Path(__file__).parent / "results" / "step_parts_cpu.json")
