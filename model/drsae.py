@@ -23,11 +23,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-# The classifier normalises z(T) by sqrt(||z||^2 + eps), as the authors' NormalizeTable does (docs/model.md).
-NORM_EPS = 1e-8
+from model import core
+from model.core import NORM_EPS  # noqa: F401  (the classifier's eps, re-exported for the analyses)
 
 
 @dataclass
@@ -81,15 +80,6 @@ class DrSAEOutput:
     @property
     def code(self) -> Tensor:
         return self.trajectory[-1]
-
-
-def _clip_norms_(w: Tensor, bound: float, dim: int) -> None:
-    """Scale down every slice of `w` along `dim` whose L2 norm exceeds `bound` (a bound, not an equality)."""
-    if dim == w.dim() - 1:  # along contiguous rows
-        norms = torch.linalg.vector_norm(w, dim=dim, keepdim=True)
-    else:  # across rows linalg.vector_norm is ~4x slower on a CPU than a squared sum (bench/step_parts.py)
-        norms = w.square().sum(dim, keepdim=True).sqrt_()
-    w.mul_(norms.clamp_min_(bound).reciprocal_().mul_(bound))  # bound / max(norm, bound), at most 1
 
 
 class DrSAE(nn.Module):
@@ -154,43 +144,38 @@ class DrSAE(nn.Module):
         self.c.zero_()
 
     # -------------------------------------------------------------------------------- forward
-    def trajectory(self, x: Tensor) -> Tensor:
-        """z(1) ... z(T) as a (T, B, n_hidden) tensor; gradients flow through every step (BPTT).
+    # One model is a population of one: every equation is model/core.py's, called with P = 1.
+    def _stacked(self, *names: str) -> list[Tensor]:
+        return [getattr(self, n).unsqueeze(0) for n in names]
 
-        E x - b is the same at every step, so it is computed once; z(0) = 0 makes z(1) = relu(E x - b).
-        """
-        drive = F.linear(x, self.E, -self.b)  # (B, n_hidden): E x - b
-        z = F.relu(drive)
-        steps = [z]
-        S_t = self.S.t()
-        for _ in range(1, self.T):
-            z = F.relu(torch.addmm(drive, z, S_t))  # (B, n_hidden): E x + S z - b
-            steps.append(z)
-        return torch.stack(steps)
+    def trajectory(self, x: Tensor, clamp: core.Clamp | None = None) -> Tensor:
+        """z(1) ... z(T) as a (T, B, n_hidden) tensor; gradients flow through every step (BPTT)."""
+        E, S, b = self._stacked("E", "S", "b")
+        return core.trajectory(x.unsqueeze(0), E, S, b, self.T, clamp).squeeze(1)
 
     def classify(self, z: Tensor) -> Tensor:
-        """Class logits from a code: C z/||z|| + c (docs/model.md). Accepts (..., n_hidden)."""
-        zn = z / torch.sqrt((z * z).sum(-1, keepdim=True) + NORM_EPS)
-        return F.linear(zn, self.C, self.c)
+        """Class logits from codes (..., n_hidden): C z/||z|| + c (docs/model.md)."""
+        C, c = self._stacked("C", "c")
+        flat = z.reshape(1, -1, z.shape[-1])
+        return core.classify(flat, C, c).reshape(*z.shape[:-1], C.shape[1])
 
     def decode(self, z: Tensor) -> Tensor:
-        """Reconstruction D z, for any (..., n_hidden)."""
-        return F.linear(z, self.D)
+        """Reconstruction D z, for codes (..., n_hidden)."""
+        (D,) = self._stacked("D")
+        return core.decode(z.reshape(1, -1, z.shape[-1]), D).reshape(*z.shape[:-1], D.shape[1])
 
     def forward(self, x: Tensor, y: Tensor | None = None, trajectory: Tensor | None = None) -> DrSAEOutput:
-        """`trajectory`: z(1) ... z(T) already computed from x by another route (the trainer's fast path)."""
+        """Every iteration's code, the reconstruction, the logits and the loss terms (batch means).
+        `trajectory`: z(1) ... z(T) already computed from x by another route."""
         traj = self.trajectory(x) if trajectory is None else trajectory
         z = traj[-1]  # (B, n_hidden)
-        recon = self.decode(z)  # (B, n_in)
-        logits = self.classify(z)  # (B, n_classes)
-        losses = {
-            # 0.5 ||x - D z||^2 and ||z||_1 (z >= 0, so the L1 norm is the sum), per sample, batch mean
-            "reconstruction": 0.5 * (x - recon).pow(2).sum(1).mean(),
-            "sparsity": z.sum(1).mean(),
-        }
+        D, C, c = self._stacked("D", "C", "c")
+        labels = y if y is not None else torch.zeros(len(x), dtype=torch.long, device=x.device)
+        terms, recon, logits = core.loss_terms(x.unsqueeze(0), labels.unsqueeze(0), z.unsqueeze(0), D, C, c)
+        losses = {"reconstruction": terms[0, 0], "sparsity": terms[1, 0]}
         if y is not None:
-            losses["classification"] = F.cross_entropy(logits, y)
-        return DrSAEOutput(traj, recon, logits, losses)
+            losses["classification"] = terms[2, 0]
+        return DrSAEOutput(traj, recon.squeeze(0), logits.squeeze(0), losses)
 
     def losses(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
         return self.forward(x, y).losses
@@ -202,12 +187,13 @@ class DrSAE(nn.Module):
         ||D_:,i|| <= d_bound, ||C_k,:|| <= c_bound. Each can be skipped, as the authors projected
         E and D only every 5th minibatch."""
         cfg = self.config
-        if encoder:
-            _clip_norms_(self.E, cfg.encoder_bound, dim=1)
-        if decoder:
-            _clip_norms_(self.D, cfg.d_bound, dim=0)
-        if classifier:
-            _clip_norms_(self.C, cfg.c_bound, dim=1)
+        for on, w, bound, dim in (
+            (encoder, self.E, cfg.encoder_bound, 2),
+            (decoder, self.D, cfg.d_bound, 1),
+            (classifier, self.C, cfg.c_bound, 2),
+        ):
+            if on:
+                core.clip_norms_(w.unsqueeze(0), torch.tensor([bound], device=w.device), dim=dim)
 
     def lr_scales(self) -> dict[str, float]:
         """Per-matrix learning-rate multipliers (docs/model.md): each matrix's rate is divided by the

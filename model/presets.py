@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from model.core import PRECISIONS
 from model.data import DATASETS
+from model.optim import OPTIMIZERS
 
-OPTIMIZERS = ("sgd", "adam")
 CLASSIFIER_OPTIMIZERS = ("same", "adam")
 SCHEDULES = ("paper", "cosine", "constant")
-PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with hardware bf16, else fp32
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,57 @@ BOUNDS: dict[str, Bound] = {
 }
 
 
+# What each option does, for `python -m model.train --help` (its default and range come from the preset and
+# BOUNDS, its choices from the tuples above).
+HELP: dict[str, str] = {
+    "preset": "the recipe every other option starts from",
+    "dataset": "training data",
+    "hidden": "hidden units n",
+    "T": "recurrent iterations (the paper: 11)",
+    "e_bound": "row bound of E (default: the paper's 1.25/(T-1))",
+    "optimizer": "optimiser of E, S, b, D (and of C, c unless --classifier-optimizer adam)",
+    "lr": "base learning rate; each matrix gets it times its per-matrix scale",
+    "momentum": "SGD momentum",
+    "nesterov": "Nesterov momentum (SGD with momentum > 0)",
+    "classifier_optimizer": "same: C and c share the optimiser above; adam: their own Adam",
+    "classifier_lr": "C's and c's rate on their own Adam",
+    "encoder_decoder_lr_scale": "extra factor on E's and D's rates",
+    "warmup_steps": "linear warm-up at the start of each phase, in updates",
+    "schedule": "paper: lr/(1 + lr_decay x samples); cosine: to the floor over the supervised phase; constant",
+    "lr_decay": "per training sample, for the paper schedule",
+    "min_lr_ratio": "cosine floor, as a fraction of lr",
+    "batch_size": "minibatch size (the authors: 10)",
+    "sum_gradients": "sum a minibatch's gradients instead of averaging (the authors did)",
+    "unsup_epochs": "epochs of reconstruction + L1 only",
+    "epochs": "supervised epochs after that (at most; see --patience)",
+    "patience": "stop after this many supervised epochs without a better validation error (0: never)",
+    "rec_weight": "weight of 0.5 ||x - Dz||^2",
+    "l1_weight": "weight of ||z||_1",
+    "cls_weight": "weight of the classification loss",
+    "project_every": "project E and D onto their bounds every this many updates (C: every update)",
+    "train_limit": "train on the first N training images only",
+    "eval_limit": "validate and test on the first N images only",
+    "seed": "initial weights and data order",
+    "device": "auto (CUDA when present), cpu, cuda or cuda:N",
+    "cuda_graphs": "capture the training step as a CUDA graph",
+    "threads": "torch CPU threads (default: torch's)",
+    "precision": "the training step's matmuls (fp32 master weights either way)",
+    "time_limit": "seconds; stops cleanly after the epoch that passes it",
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": OPTIMIZERS,
+    "classifier_optimizer": CLASSIFIER_OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "precision": PRECISIONS,
+    "dataset": DATASETS,
+}
+
+
+# Options of earlier versions that runs' config.json files may still carry; they no longer change anything
+# (manual_backward: the hand-written backward is now the only training path).
+RETIRED = frozenset({"manual_backward"})
+
+
 @dataclass
 class TrainConfig:
     preset: str = "faithful"
@@ -114,7 +165,6 @@ class TrainConfig:
     cuda_graphs: bool = True  # capture the training step as a CUDA graph (Adam, one device)
     threads: int | None = None  # torch CPU threads; None: torch's default
     precision: str = "auto"  # matmuls of the training step; fp32 master weights either way (docs/training.md)
-    manual_backward: bool = True  # BPTT through the T iterations by hand, dS as one matmul (model/fast_trajectory.py)
     time_limit: float | None = None  # seconds; stops cleanly after the epoch that passes it
 
     def __post_init__(self) -> None:
@@ -145,6 +195,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in RETIRED}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {sorted(known)}")

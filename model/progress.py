@@ -1,13 +1,15 @@
 """Progress of a training run: speed and ETA for the metrics rows, and the terminal bar that shows them.
 
 The trainer calls `speed_fields` once per epoch (the row's `images_per_second` and `eta_seconds`, which
-the dashboard's job table shows) and, on a terminal, feeds `ConsoleProgress` every few steps. The bar is
-drawn with rich when it is installed; without it (model/ needs only torch, numpy and safetensors) the
-per-epoch lines the trainer prints are all there is.
+the dashboard's job table shows) and, on a terminal, feeds `ConsoleProgress` every few steps: one line,
+redrawn in place, that shows the whole population (runs alive, best validation error, speed, ETA).
 """
 
 from __future__ import annotations
 
+import math
+import shutil
+import sys
 import time
 from typing import Any
 
@@ -41,41 +43,32 @@ def format_seconds(seconds: float) -> str:
 
 
 class ConsoleProgress:
-    """A one-line bar on stderr: phase, epoch, step, running losses, images/s and the run's ETA.
+    """One line on stderr for a population's run, readable at 80 columns:
 
-    start/stop it (or use it as a context manager); `update` is cheap to call every few steps; `epoch_done` marks the
-    end of an epoch, evaluation included (its wall time feeds the ETA of later epochs).
+        ep 3/105 sup [#####-------] 1200/5000 8/8 runs best val 1.62% 4,210 img/s ETA 1:02:11
+
+    The most useful fields come first and the line is cut to the terminal's width, so a narrow terminal
+    loses the running losses, not the ETA. `update` is cheap to call every few steps; `epoch_done` marks a
+    member's epoch as finished, evaluation included (its wall time feeds the ETA of later epochs).
     """
 
-    def __init__(self, total_epochs: int, steps_per_epoch: int, images_per_step: int) -> None:
-        self.total_epochs, self.steps, self.images_per_step = total_epochs, steps_per_epoch, images_per_step
+    BAR = 12
+
+    def __init__(self, steps_per_epoch: int, images_per_step: int, members: int, stream: Any = None) -> None:
+        self.steps, self.images_per_step, self.members = steps_per_epoch, images_per_step, members
+        self.stream = stream if stream is not None else sys.stderr
         self.epoch_walls: list[float] = []
         self.epoch_started = time.perf_counter()
-        self.step_at_start = 0
-        self._bar: Any = None
-        self._task: Any = None
-        try:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        except ImportError:  # no bar; the trainer's per-epoch lines remain
-            return
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=30),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TextColumn("[cyan]{task.fields[speed]}"),
-            TextColumn("ETA [bold]{task.fields[eta]}"),
-            transient=True,
-        )
+        self.alive: list[Any] = []
+        self.best_val: float | None = None
+        self.last_line = ""
+        self._done_this_epoch = False
 
     def start(self) -> None:
-        if self._bar is not None:
-            self._bar.start()
-            self._task = self._bar.add_task("", total=self.steps, stats="", speed="", eta="?")
+        self.epoch_started = time.perf_counter()
 
     def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        self.clear()
 
     def __enter__(self) -> ConsoleProgress:
         self.start()
@@ -84,36 +77,71 @@ class ConsoleProgress:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start_epoch(self) -> None:
+    def start_epoch(self, alive: list[Any]) -> None:
+        """`alive`: the members still training (each with .state.epoch, .total_epochs, .phase)."""
+        self.alive = list(alive)
         self.epoch_started = time.perf_counter()
+        self._done_this_epoch = False
 
-    def eta_seconds(self, epoch: int, step: int) -> float | None:
-        """Rest of this epoch at its current step rate, then the later epochs at the mean epoch time."""
-        elapsed = time.perf_counter() - self.epoch_started
-        if step < 1:
+    def eta_seconds(self, step: int) -> float | None:
+        """Rest of this epoch at its current step rate, then the longest-running member's later epochs at
+        the mean epoch time."""
+        if step < 1 or not self.alive:
             return None
-        per_step = elapsed / step
-        later = self.total_epochs - epoch - 1
+        per_step = (time.perf_counter() - self.epoch_started) / step
+        later = max(m.total_epochs - m.state.epoch - 1 for m in self.alive)
         per_epoch = sum(self.epoch_walls) / len(self.epoch_walls) if self.epoch_walls else per_step * self.steps
         return per_step * (self.steps - step) + later * per_epoch
 
-    def update(self, epoch: int, phase: str, step: int, means: dict[str, float], val_error: float | None) -> None:
-        """`epoch` counts from 0, `step` is the number of steps done in it; `means` are running means."""
-        if self._bar is None:
-            return
+    def line(self, step: int, stats: Any = None, width: int = 79) -> str:
+        """The bar's text after `step` steps of the current epoch; `stats` (P, 4) running sums (optional).
+        Fields that do not fit in `width` are left out whole, the least useful first."""
+        m0 = self.alive[0]
+        total = max(m.total_epochs for m in self.alive)
+        phases = {m.phase for m in self.alive}
+        phase = "sup" if phases == {"supervised"} else "unsup" if phases == {"unsupervised"} else "mixed"
+        filled = round(self.BAR * step / max(self.steps, 1))
         elapsed = max(time.perf_counter() - self.epoch_started, 1e-9)
-        eta = self.eta_seconds(epoch, step)
-        stats = " ".join(f"{k} {v:.3f}" for k, v in means.items())
-        if val_error is not None:
-            stats += f" | val err {val_error:.2f}%"
-        self._bar.update(
-            self._task,
-            completed=step,
-            description=f"epoch {epoch + 1}/{self.total_epochs} {phase}",
-            stats=stats,
-            speed=f"{step * self.images_per_step / elapsed:,.0f} img/s",
-            eta=format_seconds(eta) if eta is not None else "?",
-        )
+        speed = step * self.images_per_step * len(self.alive) / elapsed
+        eta = self.eta_seconds(step)
+        # (display position, text), in the order they are kept when space runs out
+        fields = [
+            (0, f"ep {m0.state.epoch + 1}/{total} {phase}"),
+            (2, f"{step}/{self.steps}"),
+            (6, f"ETA {format_seconds(eta) if eta is not None else '--:--'}"),
+        ]
+        if self.members > 1:
+            fields.append((3, f"{len(self.alive)}/{self.members} runs"))
+        if self.best_val is not None:
+            fields.append((4, f"best val {self.best_val:.2f}%"))
+        fields.append((5, f"{speed:,.0f} img/s"))
+        fields.append((1, f"[{'#' * filled}{'-' * (self.BAR - filled)}]"))
+        if stats is not None and step:
+            means = stats.sum(0).tolist()
+            n = step * len(self.alive)
+            fields.append((7, f"rec {means[0] / n:.4f} ce {means[2] / n:.3f}"))
+        kept, used = [], -1
+        for pos, text in fields:
+            if used + 1 + len(text) <= width:
+                kept.append((pos, text))
+                used += 1 + len(text)
+        return " ".join(text for _, text in sorted(kept))
 
-    def epoch_done(self) -> None:
-        self.epoch_walls.append(time.perf_counter() - self.epoch_started)
+    def update(self, step: int, stats: Any = None) -> None:
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        self.last_line = self.line(step, stats, width)
+        self.stream.write("\r" + self.last_line + "\x1b[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def epoch_done(self, member: Any, row: dict[str, Any]) -> None:
+        """Member `member` finished an epoch with metrics `row` (its best validation error counts)."""
+        if not self._done_this_epoch:
+            self.epoch_walls.append(time.perf_counter() - self.epoch_started)
+            self._done_this_epoch = True
+        val = row.get("best_val_error")
+        if val is not None and math.isfinite(val):
+            self.best_val = val if self.best_val is None else min(self.best_val, val)

@@ -1,5 +1,5 @@
-"""The faithful default recipe's pieces: momentum SGD, the classifier's own Adam, warm-up per phase, the
-projection plan of the graphed step, and the per-epoch role metrics."""
+"""The faithful default recipe's pieces: per-member momentum SGD and Adam, the classifier's own Adam,
+warm-up per phase, the projection of the bounds in the step, and the per-epoch role metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import torch
 
 from model import analysis, checkpoint
 from model.drsae import DrSAE
+from model.optim import PopulationOptimizer
+from model.population import PARAMS
 from model.presets import PRESETS, preset
-from model.train import SGD, learning_rate, make_optimizer, projection_plan, train
+from model.train import learning_rate, optimizer_kinds, rate_scales, train
 
 
 def test_default_preset_is_the_faithful_recipe() -> None:
@@ -27,47 +29,58 @@ def test_default_preset_is_the_faithful_recipe() -> None:
         preset("faithful", classifier_optimizer="lbfgs")
 
 
-@pytest.mark.parametrize("momentum,nesterov", [(0.9, True), (0.9, False), (0.0, False)])
-@pytest.mark.parametrize("tensor_lr", [False, True])  # a rate held in a device tensor, as a captured step reads it
-def test_sgd_matches_torch(momentum: float, nesterov: bool, tensor_lr: bool) -> None:
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_population_optimizer_matches_torch_per_member(kind: str) -> None:
+    """Three members, each with its own rate and momentum, against torch.optim run member by member."""
     torch.manual_seed(0)
-    a = torch.randn(5, 3, requires_grad=True)
-    b = a.detach().clone().requires_grad_(True)
-    start = a.detach().clone()
-    ours = SGD([{"params": [a]}], lr=0.1, momentum=momentum, nesterov=nesterov)
-    if tensor_lr:
-        ours.param_groups[0]["lr"] = torch.tensor(0.1)
-    ref = torch.optim.SGD([b], lr=0.1, momentum=momentum, nesterov=nesterov)
+    lrs, mus, nest = [0.1, 0.05, 0.2], [0.9, 0.9, 0.0], [True, False, False]
+    start = torch.randn(3, 5, 4)
+    ours = start.clone().requires_grad_(True)
+    refs = [start[i].clone().requires_grad_(True) for i in range(3)]
+    opt = PopulationOptimizer({"W": ours}, {"W": kind}, torch.tensor(mus), torch.tensor(nest))
+    ref_opts = [
+        torch.optim.SGD([r], lr=lrs[i], momentum=mus[i], nesterov=nest[i]) if kind == "sgd"
+        else torch.optim.Adam([r], lr=lrs[i])
+        for i, r in enumerate(refs)
+    ]
     for step in range(4):
-        g = torch.randn(5, 3, generator=torch.Generator().manual_seed(step))
-        a.grad, b.grad = g.clone(), g.clone()
-        ours.step()
-        ref.step()
-    assert (a - start).abs().max() > 0.1  # it moved
-    assert torch.allclose(a, b, atol=1e-6)
+        g = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(step))
+        ours.grad = g.clone()
+        opt.step(torch.tensor(lrs)[:, None])
+        for i, (r, o) in enumerate(zip(refs, ref_opts, strict=True)):
+            r.grad = g[i].clone()
+            o.step()
+    assert (ours - start).abs().max() > 0.1  # it moved
+    for i in range(3):
+        torch.testing.assert_close(ours[i], refs[i], rtol=1e-5, atol=1e-6)
+
+
+def test_idle_members_adam_does_not_count_steps() -> None:
+    """A member whose classifier does not train yet (unsupervised) keeps its Adam step count at zero."""
+    w = torch.zeros(2, 3, requires_grad=True)
+    opt = PopulationOptimizer({"C": w}, {"C": "adam"}, torch.zeros(2), torch.zeros(2, dtype=torch.bool))
+    w.grad = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    opt.step(torch.tensor([[0.1], [0.1]]), {"C": torch.tensor([True, False])})
+    assert opt.state["C"]["step"].tolist() == [1.0, 0.0]
+    assert torch.equal(w[1], torch.zeros(3)) and torch.all(w[0] < 0)
 
 
 def test_default_recipe_keeps_the_classifier_on_sgd_at_a_fifth_of_the_rate() -> None:
     cfg = preset("faithful")
-    opt = make_optimizer(DrSAE(784, 8, 10, 3), cfg, graphed=False)
-    assert len(opt.opts) == 1 and isinstance(opt.opts[0], SGD)
-    assert {g["name"]: g["lr"] for g in opt.param_groups}["C"] == pytest.approx(cfg.lr * 0.2)
+    model = DrSAE(784, 8, 10, 3)
+    assert set(optimizer_kinds(cfg).values()) == {"sgd"}
+    scales = dict(zip(PARAMS, rate_scales(model, cfg), strict=True))
+    assert scales["C"] == pytest.approx(0.2) and scales["c"] == pytest.approx(0.2)
 
 
 def test_classifier_can_get_its_own_adam_and_rates() -> None:
     model = DrSAE(784, 8, 10, 3)
     cfg = preset("faithful", classifier_optimizer="adam")
-    opt = make_optimizer(model, cfg, graphed=False)
-    kinds = {g["name"]: type(o).__name__ for o in opt.opts for g in o.param_groups}
-    assert kinds == {"E": "SGD", "S": "SGD", "b": "SGD", "D": "SGD", "C": "Adam", "c": "Adam"}
-    lr = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert optimizer_kinds(cfg) == {"E": "sgd", "S": "sgd", "b": "sgd", "D": "sgd", "C": "adam", "c": "adam"}
+    lr = {n: cfg.lr * s for n, s in zip(PARAMS, rate_scales(model, cfg), strict=True)}
     assert lr["E"] == pytest.approx(cfg.lr / 3 * cfg.encoder_decoder_lr_scale)  # 1/T, then the E/D factor
     assert lr["S"] == pytest.approx(cfg.lr / 2) and lr["D"] == pytest.approx(cfg.lr * cfg.encoder_decoder_lr_scale)
     assert lr["C"] == pytest.approx(cfg.classifier_lr)
-    state = opt.state_dict()
-    opt.load_state_dict(state)
-    with pytest.raises(ValueError, match="optimizers"):
-        opt.load_state_dict({"optimizers": state["optimizers"][:1]})
 
 
 def test_warmup_restarts_at_the_phase_switch() -> None:
@@ -81,30 +94,29 @@ def test_warmup_restarts_at_the_phase_switch() -> None:
     assert lr("supervised", 49, 49) < cfg.lr / 2 + 1e-9
 
 
-@pytest.mark.parametrize("graphed", [False, True])
-def test_projection_plan_bounds_every_few_steps(graphed: bool) -> None:
-    plans = [projection_plan(5, graphed, s) for s in range(10)]
-    ed = [in_body or after for in_body, after in plans]
-    assert ed == [False, False, False, False, True] * 2  # E and D every 5th update, in both modes
-    assert projection_plan(1, graphed, 3)[0]  # every update: inside the (captured) step
-
-
-def test_step_bounds_C_every_supervised_update() -> None:
-    """With project_every > 1 the captured CUDA step used to skip C's projection. The step's body (the
-    same code is captured on a GPU) now bounds C in every supervised update."""
+def test_step_bounds_C_every_supervised_update_and_E_D_every_fifth() -> None:
+    """The paper recipe bounds C after every supervised update and E and D after every 5th (the graphed
+    CUDA step runs this same body)."""
     from model import data
-    from model.train import Stepper
+    from model.population import Population, Step
 
     torch.manual_seed(0)
     model = DrSAE(784, 8, 10, 3)
     cfg = preset("paper", hidden=8, T=3, batch_size=10, lr=1.0)  # a huge rate pushes C past its bound
-    opt = make_optimizer(model, cfg, graphed=False)
+    pop = Population([model])
+    opt = PopulationOptimizer(pop.params(), optimizer_kinds(cfg), torch.zeros(1), torch.zeros(1, dtype=torch.bool))
     x = data.normalize(torch.rand(50, 784))
-    stepper = Stepper(model, model, opt, cfg, data.Split(x, torch.randint(0, 10, (50,))), graphed=False)
-    for s in range(3):
-        stepper.step(torch.arange(10) + 10 * s, supervised=True, step_no=s)
+    step = Step(pop, opt, data.Split(x, torch.randint(0, 10, (50,))), 10, "fp32", graphed=False)
+    rates = torch.tensor([rate_scales(model, cfg)]) * cfg.lr
+    weights = torch.tensor([[5.0], [0.09], [1.0]]) * 10  # summed over the minibatch of 10
+    over = []
+    for s in range(5):
+        due = torch.tensor([(s + 1) % cfg.project_every == 0])
+        step((torch.arange(10) + 10 * s)[None], rates, weights, torch.tensor([True]), due, classifier=True)
         assert model.C.norm(dim=1).max() <= model.config.c_bound + 1e-5
-    assert stepper.stats[2] > 0  # it did train on the classification loss
+        over.append(model.E.norm(dim=1).max().item() > model.config.encoder_bound + 1e-6)
+    assert over == [True, True, True, True, False]  # E left alone between projections, bounded on the 5th
+    assert step.stats[0, 2] > 0  # it did train on the classification loss
 
 
 def test_role_metrics_count_units_and_rank_correlation() -> None:

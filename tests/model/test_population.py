@@ -1,0 +1,137 @@
+"""Populations: many runs of one shape in one process, each member ending exactly where it would alone;
+a diverging member stops without the others; the CLI's sweeps, folders and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from model import checkpoint
+from model.cli import main as cli_main
+from model.cli import parse_list
+from model.presets import preset
+from model.train import train, train_population
+
+TINY = dict(hidden=16, T=3, train_limit=400, eval_limit=200, batch_size=50, threads=1, precision="fp32")
+
+
+def _weights(folder) -> list[torch.Tensor]:
+    return [p.detach() for p in checkpoint.load(folder).parameters()]
+
+
+def _close(a, b) -> None:
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("recipe", ["faithful", "adam"])
+def test_each_member_equals_the_same_run_trained_alone(tmp_path, recipe: str) -> None:
+    """Members differ in seed, rate, momentum, warm-up, loss weight, bound and length (so the population
+    shrinks as the short one ends); each one's kept model and epoch rows equal its solo run's."""
+    base = preset(recipe, unsup_epochs=1, epochs=2, **TINY)
+    cfgs = [
+        base,
+        preset(recipe, unsup_epochs=2, epochs=2, seed=1, lr=base.lr / 2, cls_weight=0.5, **TINY),
+        preset(recipe, unsup_epochs=1, epochs=1, seed=2, warmup_steps=5, e_bound=0.2, **TINY),
+    ]
+    if recipe == "faithful":
+        cfgs[1] = preset("faithful", unsup_epochs=2, epochs=2, seed=1, momentum=0.5, nesterov=False, **TINY)
+    dirs = [tmp_path / f"pop{i}" for i in range(3)]
+    summaries = train_population(cfgs, dirs, progress_bar=False)
+    assert [s["status"] for s in summaries] == ["finished"] * 3
+    for i, cfg in enumerate(cfgs):
+        alone = train(cfg, tmp_path / f"alone{i}", progress_bar=False)
+        assert summaries[i]["test_error"] == pytest.approx(alone["test_error"])
+        _close(_weights(dirs[i]), _weights(tmp_path / f"alone{i}"))
+        rows, solo = checkpoint.read_metrics(dirs[i]), checkpoint.read_metrics(tmp_path / f"alone{i}")
+        assert len(rows) == cfg.unsup_epochs + cfg.epochs == len(solo)
+        for r, s in zip(rows, solo, strict=True):
+            assert r["train_reconstruction"] == pytest.approx(s["train_reconstruction"], rel=1e-5)
+            assert r["val_error"] == pytest.approx(s["val_error"])
+
+
+def test_a_diverging_member_stops_and_the_others_go_on(tmp_path) -> None:
+    good = preset("faithful", unsup_epochs=1, epochs=2, **TINY)
+    bad = preset("faithful", unsup_epochs=1, epochs=2, l1_weight=1000.0, **TINY)  # every unit silenced
+    out = train_population([good, bad], [tmp_path / "good", tmp_path / "bad"], progress_bar=False)
+    assert out[0]["status"] == "finished" and out[1]["status"] == "diverged"
+    assert out[1]["stop_reason"].startswith("diverged")
+    assert checkpoint.read_config(tmp_path / "bad")["status"] == "diverged"
+    assert len(checkpoint.read_metrics(tmp_path / "good")) == 3
+    assert len(checkpoint.read_metrics(tmp_path / "bad")) < 3
+    alone = train(good, tmp_path / "alone", progress_bar=False)
+    assert out[0]["test_error"] == pytest.approx(alone["test_error"])
+
+
+def test_members_of_different_shapes_are_refused_in_one_population(tmp_path) -> None:
+    with pytest.raises(ValueError, match="share"):
+        train_population([preset("smoke"), preset("smoke", hidden=8)], [tmp_path / "a", tmp_path / "b"])
+
+
+def test_list_parsing() -> None:
+    assert parse_list("seed", "0-3") == [0, 1, 2, 3]
+    assert parse_list("lr", "0.01,0.02") == [0.01, 0.02]
+    assert parse_list("nesterov", "true,false") == [True, False]
+    for raw, message in [("0.01,abc", "not a number"), ("1,,2", "empty"), ("3-1", "backwards"), ("1,1", "twice")]:
+        with pytest.raises(ValueError, match=message):
+            parse_list("lr" if "." in raw or "abc" in raw else "seed", raw)
+
+
+SWEEP = ["--preset", "faithful", "--hidden", "16", "--T", "3", "--warmup-steps", "0", "--unsup-epochs", "1",
+         "--epochs", "2", "--train-limit", "200", "--eval-limit", "100", "--threads", "1", "--no-progress"]
+
+
+def test_cli_sweep_writes_member_folders_and_resumes_the_whole_population(tmp_path, capsys) -> None:
+    out = tmp_path / "sweep"
+    assert cli_main([*SWEEP, "--seeds", "0-1", "--lr", "0.01,0.02", "--out", str(out)]) == 0
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["varying"] == ["lr", "seed"] and len(sweep["members"]) == 4
+    for m in sweep["members"]:
+        cfg = checkpoint.read_config(out / m["folder"])
+        assert cfg["status"] in ("finished", "diverged")
+        assert cfg["train"]["lr"] == m["settings"]["lr"] and cfg["train"]["seed"] == m["settings"]["seed"]
+    assert cli_main(["--resume", "--out", str(out)]) == 2  # everything ended
+    assert "nothing to resume" in capsys.readouterr().err
+    # a shape-changing list: two populations, one after the other
+    assert cli_main([*SWEEP, "--hidden", "8,4", "--out", str(tmp_path / "shapes")]) == 0
+    assert "population of 1 (8 units" in capsys.readouterr().err
+    assert checkpoint.read_config(tmp_path / "shapes" / "hidden4")["model"]["n_hidden"] == 4
+
+
+def test_cli_sweep_interrupted_then_resumed_ends_as_uninterrupted(tmp_path, monkeypatch) -> None:
+    args = [*SWEEP, "--seeds", "0,1", "--out"]
+    assert cli_main([*args, str(tmp_path / "full")]) == 0
+    import model.train as trainer
+
+    real = trainer.Step.__call__
+    calls = {"n": 0}
+
+    def ctrl_c_in_second_epoch(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6:  # 4 steps an epoch
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(trainer.Step, "__call__", ctrl_c_in_second_epoch)
+    assert cli_main([*args, str(tmp_path / "cut")]) == 0
+    assert checkpoint.read_config(tmp_path / "cut" / "seed0")["status"] == "interrupted"
+    monkeypatch.setattr(trainer.Step, "__call__", real)
+    assert cli_main(["--resume", "--no-progress", "--out", str(tmp_path / "cut")]) == 0
+    for seed in ("seed0", "seed1"):
+        assert checkpoint.read_config(tmp_path / "cut" / seed)["status"] == "finished"
+        _close(_weights(tmp_path / "cut" / seed), _weights(tmp_path / "full" / seed))
+
+
+def test_cli_messages(tmp_path, capsys) -> None:
+    assert cli_main([*SWEEP, "--lr", "0.01,abc", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: --lr: 'abc' is not a number"
+    assert cli_main([*SWEEP, "--seeds", "0-2"]) == 2
+    assert "needs --out" in capsys.readouterr().err
+    assert cli_main(["--resume", "--out", str(tmp_path / "missing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["--dataset"])
+    assert capsys.readouterr().err.count("\n") == 1  # one line, not the usage first
