@@ -17,7 +17,7 @@ import torch
 from model import data
 from model.drsae import DrSAE
 from model.presets import preset
-from model.train import Stepper, make_optimizer
+from model.train import build_engine, constant_step_inputs
 
 
 def main() -> int:
@@ -33,16 +33,17 @@ def main() -> int:
         model.C.mul_(model.config.c_bound / model.C.norm(dim=1, keepdim=True))
     x = data.normalize(torch.rand(1000, 784))
     train = data.Split(x, torch.randint(0, 10, (1000,))).to(device)
-    graphed = device.type == "cuda"
-    stepper = Stepper(model, model, make_optimizer(model, cfg, graphed), cfg, train, graphed)
-    stepper.set_lr(cfg.lr)
+    engine = build_engine([model], [cfg], train, device)
+    inputs = constant_step_inputs(engine, [cfg], supervised=True)
     worst = 0.0
     for s in range(args.steps):
-        stepper.step(torch.arange(10, device=device) + 10 * s, supervised=True, step_no=s)
+        inputs["project"] = torch.tensor([(s + 1) % cfg.project_every == 0], device=device)
+        engine.step((torch.arange(10, device=device) + 10 * s)[None], **inputs)
         worst = max(worst, model.C.norm(dim=1).max().item())
     bound = model.config.c_bound
     ok = worst <= bound * (1 + 1e-5)
-    print(f"graphed={stepper.graphed} project_every={cfg.project_every}: largest ||C_k|| {worst:.5f} (bound {bound})")
+    shown = f"graphed={engine.step.graphed} project_every={cfg.project_every}"
+    print(f"{shown}: largest ||C_k|| {worst:.5f} (bound {bound})")
     print("ok" if ok else "FAILED")
     return 0 if ok else 1
 

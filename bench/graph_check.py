@@ -2,10 +2,10 @@
 
     python bench/graph_check.py [--steps 50] [--preset NAME]
 
-Two copies of one initialised model take the same batches: the reference through model.train.Stepper
-eagerly with plain autograd, the trainer's own path (hand-written backward) captured as a CUDA graph. A
-first half of the steps is unsupervised, a second half supervised, so the graph is recaptured at the
-phase switch. Prints, per parameter, max |reference - graphed| / max |reference| and exits 1 if any
+Two copies of one initialised population (members at their own rates) take the same batches: the
+reference through the trainer's step run eagerly, the same step captured as a CUDA graph. A first half of
+the steps is unsupervised, a second half supervised, so a second graph is captured at the phase switch.
+Prints, per parameter, max |reference - graphed| / max |reference| and exits 1 if any
 exceeds TOLERANCE or if the graph was never used. Needs CUDA.
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from model import data  # noqa: E402
 from model.drsae import DrSAE  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
-from model.train import Stepper, make_optimizer  # noqa: E402
+from model.train import build_engine, constant_step_inputs  # noqa: E402
 
 # Per parameter, max |diff| / max |param|. Measured on a CPU with 2 x 50 steps of the Adam recipe (400
 # units, T = 11, batch 100): changing only the summation order (1 thread vs 2) leaves at most 1.1e-5 (in E);
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=50, help="steps per phase")
     p.add_argument("--preset", default=TrainConfig.preset, help="recipe (default: the default recipe)")
+    p.add_argument("--population", type=int, default=4, help="members, each at its own rate")
     p.add_argument("--device", default="cuda", help="cpu: the same comparison without a graph (a dry run)")
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -53,27 +54,38 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     graph = device.type == "cuda"
     train = data.load("mnist", limit=20000)["train"].to(device)
-    cfg = preset(args.preset, device=str(device), cuda_graphs=graph, precision="fp32")
-    configs = {False: replace(cfg, manual_backward=False), True: cfg}
+    cfgs = [
+        preset(args.preset, device=str(device), precision="fp32", seed=i, lr=preset(args.preset).lr * (1 + 0.25 * i))
+        for i in range(args.population)
+    ]
     torch.manual_seed(0)
-    base = DrSAE(784, cfg.hidden, 10, cfg.T, e_bound=cfg.e_bound)
-    base.reset_parameters(templates=train.x[:1000].cpu(), generator=torch.Generator().manual_seed(0))
+    bases = []
+    for c in cfgs:
+        m = DrSAE(784, c.hidden, 10, c.T, e_bound=c.e_bound)
+        m.reset_parameters(templates=train.x[:1000].cpu(), generator=torch.Generator().manual_seed(c.seed))
+        bases.append(m)
     runs = {}
     for graphed in (False, True):
-        model = copy.deepcopy(base).to(device)
-        opt = make_optimizer(model, configs[graphed], graphed and graph)
-        stepper = Stepper(model, model, opt, configs[graphed], train, graphed and graph)
+        models = [copy.deepcopy(m).to(device) for m in bases]
+        engine = build_engine(models, [replace(c, cuda_graphs=graphed and graph) for c in cfgs], train, device)
+        B = cfgs[0].batch_size
         perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(1)).to(device)
-        for i in range(2 * args.steps):  # first half unsupervised, second half supervised (a recapture)
-            stepper.set_lr(cfg.lr * (1 - i / (2 * args.steps)))
-            stepper.step(perm[i * cfg.batch_size : (i + 1) * cfg.batch_size], i >= args.steps, i)
+        for i in range(2 * args.steps):  # first half unsupervised, second half supervised (a second graph)
+            inputs = constant_step_inputs(engine, cfgs, supervised=i >= args.steps)
+            inputs["rates"] *= 1 - i / (2 * args.steps)
+            inputs["project"] = torch.tensor([(i + 1) % c.project_every == 0 for c in cfgs], device=device)
+            idx = torch.stack([perm[(i * len(cfgs) + j) * B : (i * len(cfgs) + j + 1) * B] for j in range(len(cfgs))])
+            engine.step(idx, **inputs)
         if graph:
             torch.cuda.synchronize()
-        runs[graphed] = (model, stepper.take_stats().cpu(), stepper.graphed)
-    diffs = relative_diffs(runs[False][0], runs[True][0])
+        runs[graphed] = (models, engine.step.take_stats().cpu(), engine.step.graphed)
+    diffs: dict[str, float] = {}
+    for j, (a, b) in enumerate(zip(runs[False][0], runs[True][0], strict=True)):
+        for k, v in relative_diffs(a, b).items():
+            diffs[f"{k}[{j}]"] = v
     stats = ((runs[False][1] - runs[True][1]).abs() / runs[False][1].abs().clamp_min(1e-12)).max().item()
     worst = max(diffs.values())
-    print(f"graph_check: graphed={runs[True][2]} manual_backward={cfg.manual_backward} preset={args.preset}")
+    print(f"graph_check: graphed={runs[True][2]} preset={args.preset} population={args.population}")
     listed = ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
     print(f"  max |eager - graphed| / max |eager| (tolerance {TOLERANCE:.0e}): {listed}")
     print(f"  running loss sums, relative: {stats:.1e}")

@@ -1,11 +1,13 @@
 """Where the CPU training step's time goes: its parts timed in place, in the trainer's order.
 
-    python bench/step_parts.py --threads 2            # 400 units, T = 11, batch 100, default recipe
-    python bench/step_parts.py --hidden 32 --steps 20 # seconds: a smoke run
+    python bench/step_parts.py --threads 2                           # 400 units, T = 11, batch 100
+    python bench/step_parts.py --threads 2 --batch 10 --population 8 # the population step at batch 10
+    python bench/step_parts.py --hidden 32 --steps 20                # seconds: a smoke run
 
-Runs the trainer's step (model.train.Stepper, the default recipe) on MNIST and, on the same batches, times
-the parts of `fast_trajectory.gradients` on their own: the weights' bf16 copies, the forward recurrence,
-the backward recurrence, dS and the E/D matmuls; then the optimiser and the projection. Each figure is a
+Runs the trainer's step (model.train.build_engine, the default recipe, a population of --population) on
+MNIST and, on the same batches, times its parts on their own: the weights' bf16 copies, the forward
+recurrence, the backward recurrence, dS; the fast node's forward and backward; the optimiser and the
+projection. Each figure is a
 median over --steps steps, taken with the rest of the step around it (so the caches are as warm or cold as
 in training). Also times, with a warm cache, one recurrent matmul (batch x H x H, bf16) on one thread and
 on --threads, and D's column norms by linalg.vector_norm and by a squared sum.
@@ -28,18 +30,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
 from bench.train_speed import load_train, result_header, write_result  # noqa: E402
-from model import fast_trajectory as ft  # noqa: E402
+from model import core  # noqa: E402
 from model.drsae import DrSAE  # noqa: E402
 from model.presets import preset  # noqa: E402
-from model.train import Stepper, make_optimizer  # noqa: E402
+from model.train import build_engine, constant_step_inputs  # noqa: E402
 
 
 def matmul_us(batch: int, hidden: int, threads: int, repeats: int = 300) -> float:
     """One (batch x hidden) @ (hidden x hidden) bf16 matmul with a warm cache, in microseconds."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    z = torch.rand(batch, hidden).to(ft.HALF)
-    S = torch.rand(hidden, hidden).to(ft.HALF)
+    z = torch.rand(batch, hidden).to(core.HALF)
+    S = torch.rand(hidden, hidden).to(core.HALF)
     for _ in range(20):
         torch.mm(z, S.t())
     t0 = time.perf_counter()
@@ -74,23 +76,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--hidden", type=int, default=400)
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--population", type=int, default=1, help="members trained together")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--data", default="mnist", choices=["mnist", "synthetic"])
     p.add_argument("--out", default=None, help="JSON file (default bench/results/step_parts_cpu.json)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = preset("faithful", hidden=args.hidden, batch_size=args.batch, device="cpu")
+    P, B, H = args.population, args.batch, args.hidden
+    cfgs = [preset("faithful", hidden=H, batch_size=B, device="cpu", seed=i) for i in range(P)]
     train = load_train(args.data, torch.device("cpu"))
-    torch.manual_seed(0)
-    model = DrSAE(784, args.hidden, 10, cfg.T, e_bound=cfg.e_bound)
-    model.reset_parameters(templates=train.x[:1000], generator=torch.Generator().manual_seed(0))
-    stepper = Stepper(model, model, make_optimizer(model, cfg, False), cfg, train, False)
-    stepper.set_lr(cfg.lr)
-    half = stepper.precision == "bf16"
-    dt = ft.HALF if half else torch.float32
+    models = []
+    for c in cfgs:
+        m = DrSAE(784, H, 10, c.T, e_bound=c.e_bound)
+        m.reset_parameters(templates=train.x[:1000], generator=torch.Generator().manual_seed(c.seed))
+        models.append(m)
+    engine = build_engine(models, cfgs, train, torch.device("cpu"))
+    inputs = constant_step_inputs(engine, cfgs, supervised=True)
+    pop, T = engine.pop, cfgs[0].T
+    half = engine.step.half
+    dt = core.HALF if half else torch.float32
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))
-    n_batches = len(train) // args.batch
+    n_batches = len(train) // (B * P)
     parts: dict[str, list[float]] = {}
 
     @contextmanager
@@ -99,44 +106,45 @@ def main(argv: list[str] | None = None) -> int:
         yield
         parts.setdefault(name, []).append(time.perf_counter() - t0)
 
-    weights = {"reconstruction": cfg.rec_weight, "sparsity": cfg.l1_weight, "classification": cfg.cls_weight}
-    m, H = model, args.hidden
     for i in range(args.steps + 20):
-        idx = perm[(i % n_batches) * args.batch : (i % n_batches + 1) * args.batch]
-        x, y = train.x[idx], train.y[idx]
-        with torch.no_grad():  # the parts on their own, on this step's batch and weights
+        idx = perm[(i % n_batches) * B * P : (i % n_batches + 1) * B * P].view(P, B)
+        x, y = train.x[idx.view(-1)].view(P, B, -1), train.y[idx.view(-1)].view(P, B)
+        with torch.no_grad():  # the recurrence's parts on their own, on this step's batch and weights
             with clock("bf16 copies of E, S, D"):
-                xh, Eh, Sh, _ = x.to(dt), m.E.to(dt), m.S.to(dt), m.D.to(dt)
+                xh, Eh, Sh, _ = x.to(dt), pop.E.to(dt), pop.S.to(dt), pop.D.to(dt)
             with clock("forward recurrence (E x - b, then T - 1 matmuls with S)"):
-                Z = ft._recur(xh, Eh, Sh, m.b, cfg.T)
-            g = torch.randn(args.batch, H)
+                Z = core._recur(xh, Eh, Sh, pop.b, T)
             with clock("backward recurrence (T - 1 matmuls with S)"):
-                delta, total = ft._bptt(Z, Sh, g, None)
+                delta = torch.empty_like(Z)
+                for t in range(T - 2, -1, -1):
+                    core._relu_grad(torch.bmm(Z[t + 1], Sh), Z[t], out=delta[t])
             with clock("dS, one matmul over all t"):
-                torch.mm(delta[1:].reshape(-1, H).t(), Z[:-1].reshape(-1, H))
-            with clock("dE"):
-                torch.mm(total.t(), xh)
-        stepper.opt.zero_grad(set_to_none=True)
-        with clock("gradients (the whole forward and backward)"):
-            ft.gradients(m, x, y, weights, half)
+                d = delta[1:].transpose(0, 1).reshape(P, -1, H)
+                torch.bmm(d.transpose(1, 2), Z[:-1].transpose(0, 1).reshape(P, -1, H))
+        with clock("forward (the fast node)"):
+            terms, _ = pop(x, y, half, True)
+        with clock("backward (the fast node)"):
+            (terms * inputs["weights"]).sum().backward()
         with clock("optimiser"):
-            stepper.opt.step()
+            engine.opt.step(inputs["rates"])
+        for q in pop.parameters():
+            q.grad = None
         with clock("projection"):
-            m.project_()
+            pop.project_(inputs["project"], True)
         with clock("whole trainer step"):
-            stepper.step(idx, True, i)
+            engine.step(idx, **inputs)
     medians = {k: statistics.median(v[20:]) * 1e3 for k, v in parts.items()}  # ms, after 20 warm-up steps
     result = {
         **result_header("bench/step_parts.py", argv, torch.device("cpu")),
-        "hidden": args.hidden,
-        "T": cfg.T,
-        "batch": args.batch,
-        "precision": stepper.precision,
+        "hidden": H,
+        "T": T,
+        "batch": B,
+        "population": P,
+        "precision": engine.step.precision,
         "median_ms": medians,
-        "decoder_column_norms_us_warm_cache": column_norms_us(784, args.hidden),
+        "decoder_column_norms_us_warm_cache": column_norms_us(784, H),
         "recurrent_matmul_us_warm_cache": {
-            f"{n} thread{'s' if n > 1 else ''}": matmul_us(args.batch, args.hidden, n)
-            for n in sorted({1, torch.get_num_threads()})
+            f"{n} thread{'s' if n > 1 else ''}": matmul_us(B, H, n) for n in sorted({1, torch.get_num_threads()})
         },
     }
     out = Path(args.out or Path(__file__).parent / "results" / "step_parts_cpu.json")

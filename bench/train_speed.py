@@ -9,13 +9,14 @@
 The baseline (`baseline_step`) is the competent first version: E x - b computed once per batch and
 reused by all T iterations, the same loss as the trainer, the recipe's optimizer from torch.optim (SGD with
 Nesterov momentum for the default recipe, Adam for `adam`) with the per-matrix rates as parameter groups,
-fp32, eager autograd, the norm bounds projected after every step. The candidate is model.train.Stepper
-exactly as the trainer builds it for the same recipe (eager on a CPU, a CUDA graph on
-a GPU, whatever precision and backward the config selects). Both share one process, one copy of the data
-and the same batches; they alternate in chunks of `--steps` timed steps, `--repeats` times, so a burst of
-load on a shared machine hits both. Per-epoch seconds are the median chunk time scaled to one epoch of
-50,000 images; the speed-up is given as the ratio of those medians and as the median of each repeat's
-back-to-back ratio. The figures and the exact command go to bench/results/train_speed_<device>.json.
+fp32, eager autograd, the norm bounds projected after every step. The candidate is the trainer's step
+(model.train.build_engine, a population of one) exactly as the trainer builds it for the same recipe
+(eager on a CPU, a CUDA graph on a GPU, whatever precision the config selects). Both share one process,
+one copy of the data and the same batches; they alternate in chunks of `--steps` timed steps, `--repeats`
+times, so a burst of load on a shared machine hits both. Per-epoch seconds are the median chunk time
+scaled to one epoch of 50,000 images; the speed-up is given as the ratio of those medians and as the
+median of each repeat's back-to-back ratio. The figures and the exact command go to
+bench/results/train_speed_<device>.json.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from model import data
 from model.drsae import DrSAE  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
-from model.train import Stepper, make_optimizer  # noqa: E402
+from model.train import build_engine, constant_step_inputs  # noqa: E402
 from report.reproduce import cpu_name  # noqa: E402
 
 EPOCH_IMAGES = 50_000
@@ -182,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ours_model = DrSAE.from_config(init.config)
     ours_model.load_state_dict(init.state_dict())
     ours_model.to(device)
-    graphed = cfg.cuda_graphs and device.type == "cuda"
-    stepper = Stepper(ours_model, ours_model, make_optimizer(ours_model, cfg, graphed), cfg, train, graphed)
-    stepper.set_lr(cfg.lr)
+    engine = build_engine([ours_model], [cfg], train, device)
+    inputs = constant_step_inputs(engine, [cfg], supervised=True)
 
     counters = {"baseline": 0, "project": 0}
 
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_project(n: int) -> None:
         for _ in range(n):
-            stepper.step(batch(counters["project"]), True, counters["project"])
+            engine.step(batch(counters["project"])[None], **inputs)
             counters["project"] += 1
 
     runners: dict[str, Callable[[int], None]] = {"baseline": run_baseline, "project": run_project}
@@ -230,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         "data": args.data,
         "steps_per_chunk": args.steps,
         "repeats": args.repeats,
-        "project_step": {"graphed": stepper.graphed, **{k: getattr(cfg, k) for k in sorted(parse_overrides(args.set))}},
+        "project_step": {
+            "graphed": engine.step.graphed,
+            "precision": engine.step.precision,
+            **{k: getattr(cfg, k) for k in sorted(parse_overrides(args.set))},
+        },
         "baseline_epoch_seconds": base_med,
         "project_epoch_seconds": ours_med,
         "speedup": base_med / ours_med,

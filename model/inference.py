@@ -3,10 +3,10 @@
 Rolfe & LeCun 2013 (arXiv:1301.3775) explain a trained DrSAE through its dynamics: part-units are driven by
 the input E x, categorical-units by the recurrent drive S z(t-1) and build up over t; the reconstruction
 reads as a prototype (categorical-units) plus deformations (part-units). This module computes those pieces
-for one image, in numpy (for a single image torch's per-operation overhead is most of the cost), and lets
-a caller steer the dynamics:
+for one image with the model's own equations (model/core.py, through DrSAE.trajectory), and lets a caller
+steer the dynamics:
 
-    z(t) = relu(E x - b + S z(t-1)),  z(0) = 0           (model/drsae.py: DrSAE.trajectory)
+    z(t) = relu(E x - b + S z(t-1)),  z(0) = 0           (model/core.py: trajectory)
     an intervention (k, v, t0, t1) sets z_k(t) = v for t0 <= t <= t1 after the relu, so the replaced value
     is what feeds z(t+1), the classifier and the decoder (v = 0 ablates the unit).
 
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.drsae import NORM_EPS, DrSAE
+from model import core
+from model.drsae import DrSAE
 
 ROLE_NAMES = ("part", "intermediate", "categorical")
 
@@ -34,30 +35,6 @@ class Intervention:
     value: float
     from_iteration: int
     to_iteration: int
-
-
-@dataclass(frozen=True)
-class Weights:
-    """The model's parameters as float32 numpy arrays (paper names, shapes as in DrSAE)."""
-
-    E: np.ndarray  # (n_hidden, n_in)
-    S: np.ndarray  # (n_hidden, n_hidden)
-    b: np.ndarray  # (n_hidden,)
-    D: np.ndarray  # (n_in, n_hidden)
-    C: np.ndarray  # (n_classes, n_hidden)
-    c: np.ndarray  # (n_classes,)
-    T: int
-
-    @classmethod
-    def of(cls, model: DrSAE) -> Weights:
-        def arr(p: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(p.detach().float().cpu().numpy())
-
-        return cls(arr(model.E), arr(model.S), arr(model.b), arr(model.D), arr(model.C), arr(model.c), model.T)
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.b)
 
 
 def check_interventions(interventions: Sequence[Intervention], n_hidden: int, T: int) -> None:
@@ -74,23 +51,15 @@ def check_interventions(interventions: Sequence[Intervention], n_hidden: int, T:
             )
 
 
-def clamp_mask(interventions: Sequence[Intervention], n_hidden: int, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """(T, n_hidden) boolean mask of clamped activities and (T, n_hidden) their values; later ones win."""
-    mask = np.zeros((T, n_hidden), dtype=bool)
-    values = np.zeros((T, n_hidden), dtype=np.float32)
+def clamp(interventions: Sequence[Intervention], n_hidden: int, T: int, device: torch.device) -> core.Clamp:
+    """The interventions as a (T, 1, 1, n_hidden) mask of clamped activities and their values; later win."""
+    mask = torch.zeros(T, 1, 1, n_hidden, dtype=torch.bool)
+    values = torch.zeros(T, 1, 1, n_hidden)
     for iv in interventions:
         sl = slice(iv.from_iteration - 1, iv.to_iteration)
-        mask[sl, iv.unit] = True
-        values[sl, iv.unit] = iv.value
-    return mask, values
-
-
-def softmax_probabilities(w: Weights, Z: np.ndarray) -> np.ndarray:
-    """softmax(C z/||z|| + c) for each row of Z (..., n_hidden) -> (..., n_classes), as DrSAE.classify."""
-    zn = Z / np.sqrt((Z * Z).sum(-1, keepdims=True) + NORM_EPS)
-    logits = zn @ w.C.T + w.c
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+        mask[sl, 0, 0, iv.unit] = True
+        values[sl, 0, 0, iv.unit] = iv.value
+    return core.Clamp(mask.to(device), values.to(device))
 
 
 def decision_iteration(probabilities: np.ndarray) -> int:
@@ -108,8 +77,9 @@ def role_masks(roles: np.ndarray) -> dict[str, np.ndarray]:
     return {r: roles == r for r in ROLE_NAMES}
 
 
+@torch.inference_mode()
 def run(
-    w: Weights,
+    model: DrSAE,
     x: np.ndarray,
     interventions: Sequence[Intervention] = (),
     *,
@@ -117,7 +87,7 @@ def run(
     reconstructions: bool = False,
     roles: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """Every iteration for one L2-normalised input x (n_in,).
+    """Every iteration for one L2-normalised input x (n_in,), as numpy arrays.
 
     Always: "z" (T, n_hidden) after interventions, "probabilities" (T, n_classes), "decision_iteration".
     decompose: "input_drive" (n_hidden,) = E x - b and "recurrent_drive" (T, n_hidden) = S z(t-1) (zeros
@@ -127,31 +97,31 @@ def run(
     reconstructions: "reconstructions" (T, n_in) = D z(t); with `roles` also "reconstructions_by_role",
     D restricted to each role's columns, which add up to the reconstructions.
     """
-    check_interventions(interventions, w.n_hidden, w.T)
-    T, n = w.T, w.n_hidden
-    mask, values = clamp_mask(interventions, n, T)
-    x = np.asarray(x, dtype=np.float32)
-    drive = w.E @ x - w.b  # (n,): E x - b, the same at every step
-    Z = np.empty((T, n), dtype=np.float32)
-    R = np.zeros((T, n), dtype=np.float32)  # recurrent drive S z(t-1); z(0) = 0
-    for t in range(T):
-        if t:
-            R[t] = w.S @ Z[t - 1]
-        Z[t] = np.where(mask[t], values[t], np.maximum(drive + R[t], 0.0))
-    probs = softmax_probabilities(w, Z)
-    out: dict[str, object] = {"z": Z, "probabilities": probs, "decision_iteration": decision_iteration(probs)}
-    masks = role_masks(roles) if roles is not None else None
+    T, n = model.T, model.config.n_hidden
+    check_interventions(interventions, n, T)
+    device = model.E.device
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device).unsqueeze(0)  # (1, n_in)
+    Z = model.trajectory(xt, clamp(interventions, n, T, device) if interventions else None)[:, 0]  # (T, n)
+    probs = torch.softmax(model.classify(Z), -1)
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.float().cpu().numpy()
+
+    out: dict[str, object] = {"z": arr(Z), "probabilities": arr(probs)}
+    out["decision_iteration"] = decision_iteration(out["probabilities"])  # type: ignore[arg-type]
+    masks = {r: torch.as_tensor(m, device=device) for r, m in role_masks(roles).items()} if roles is not None else None
     if decompose:
-        out["input_drive"] = drive
-        out["recurrent_drive"] = R
+        Zprev = torch.cat([torch.zeros(1, n, device=device), Z[:-1]])  # (T, n): z(t-1)
+        out["input_drive"] = arr(xt[0] @ model.E.T - model.b)
+        out["recurrent_drive"] = arr(Zprev @ model.S.T)
         if masks is not None:
-            Zprev = np.vstack([np.zeros((1, n), np.float32), Z[:-1]])  # (T, n): z(t-1)
-            S_off = w.S - np.diag(np.diag(w.S))  # connections between distinct units
-            by_role = {r: Zprev @ (S_off * m[None, :]).T for r, m in masks.items()}  # (T, n) each
-            by_role["self"] = Zprev * np.diag(w.S)[None, :]
+            diag = torch.diagonal(model.S)
+            S_off = model.S - torch.diag(diag)  # connections between distinct units
+            by_role = {r: arr(Zprev @ (S_off * m[None, :].float()).T) for r, m in masks.items()}
+            by_role["self"] = arr(Zprev * diag[None, :])
             out["recurrent_drive_by_role"] = by_role
     if reconstructions:
-        out["reconstructions"] = Z @ w.D.T  # (T, n_in)
+        out["reconstructions"] = arr(model.decode(Z))
         if masks is not None:
-            out["reconstructions_by_role"] = {r: (Z * m[None, :]) @ w.D.T for r, m in masks.items()}
+            out["reconstructions_by_role"] = {r: arr((Z * m[None, :].float()) @ model.D.T) for r, m in masks.items()}
     return out

@@ -110,6 +110,7 @@ class Step:
     ) -> None:
         self.pop, self.opt, self.train = pop, opt, train
         self.net = net if net is not None else pop  # a DDP wrapper of a population of one
+        self.precision = precision
         self.half = precision == "bf16"
         self.graphed = graphed
         self.device = train.x.device

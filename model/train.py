@@ -506,6 +506,58 @@ def diverged_summary(m: Member, run: Run, reason: str) -> dict[str, Any]:
     return summary
 
 
+# ------------------------------------------------------------------------------------- the engine
+@dataclass
+class Engine:
+    """A population's parameters, optimiser and step, and each member's per-parameter rate scales."""
+
+    pop: Population
+    opt: PopulationOptimizer
+    step: Step
+    scales: torch.Tensor  # (P, len(PARAMS)): rate over base rate (rate_scales)
+
+
+def build_engine(
+    models: Sequence[DrSAE], cfgs: Sequence[TrainConfig], train_split: data.Split, device: torch.device,
+    world_size: int = 1,
+) -> Engine:
+    """Stack the members, give them their optimiser, and build the step as the trainer runs it (eager on
+    a CPU, a CUDA graph on one GPU, DDP around a population of one trained data-parallel)."""
+    cfg0 = cfgs[0]
+    pop = Population(models)
+    opt = PopulationOptimizer(
+        pop.params(),
+        optimizer_kinds(cfg0),
+        torch.tensor([c.momentum if c.optimizer == "sgd" else 0.0 for c in cfgs]),
+        torch.tensor([c.nesterov for c in cfgs]),
+    )
+    net: torch.nn.Module = pop
+    if world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(pop, device_ids=ids)
+    graphed = cfg0.cuda_graphs and device.type == "cuda" and world_size == 1
+    precision = core.resolve_precision(cfg0.precision, device)
+    step = Step(pop, opt, train_split, cfg0.batch_size, precision, graphed, net)
+    scales = torch.tensor([rate_scales(m, c) for m, c in zip(models, cfgs, strict=True)])
+    return Engine(pop, opt, step, scales)
+
+
+def constant_step_inputs(engine: Engine, cfgs: Sequence[TrainConfig], supervised: bool) -> dict[str, Any]:
+    """The step's per-member inputs for a supervised (or unsupervised) step at each member's base rate,
+    projecting everything: what the benches and checks feed the step in place of the schedule."""
+    device = engine.step.device
+    P = engine.pop.size
+    lr = torch.tensor([c.lr for c in cfgs])[:, None]
+    w = [[c.rec_weight, c.l1_weight, c.cls_weight * supervised] for c in cfgs]
+    return {
+        "rates": (lr * engine.scales).float().to(device),
+        "weights": torch.tensor(w, dtype=torch.float32).t().contiguous().to(device),
+        "supervised": torch.full((P,), supervised, device=device),
+        "project": torch.ones(P, dtype=torch.bool, device=device),
+        "classifier": supervised,
+    }
+
+
 # ------------------------------------------------------------------------------------- the loop
 def check_population(cfgs: Sequence[TrainConfig]) -> None:
     keys = {population_key(c) for c in cfgs}
@@ -553,23 +605,10 @@ def train_population(
         if rank == 0:
             prepare_out_dir(m.out_dir, resume)
 
-    pop = Population([m.model for m in members])
-    opt = PopulationOptimizer(
-        pop.params(),
-        optimizer_kinds(cfg0),
-        torch.tensor([c.momentum if c.optimizer == "sgd" else 0.0 for c in cfgs]),
-        torch.tensor([c.nesterov for c in cfgs]),
-    )
+    engine = build_engine([m.model for m in members], cfgs, train_split, device, world_size)
     for i, saved in enumerate(saved_opt):
-        opt.load_member_state(i, saved)
-    net: torch.nn.Module = pop
-    if world_size > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        net = torch.nn.parallel.DistributedDataParallel(pop, device_ids=ids)
-    graphed = cfg0.cuda_graphs and device.type == "cuda" and world_size == 1
-    precision = core.resolve_precision(cfg0.precision, device)
-    step = Step(pop, opt, train_split, cfg0.batch_size, precision, graphed, net)
-    scales = torch.tensor([rate_scales(m.model, m.cfg) for m in members])
+        engine.opt.load_member_state(i, saved)
+    pop, opt, step, scales = engine.pop, engine.opt, engine.step, engine.scales
 
     now = time.time()
     for m in members:
@@ -640,7 +679,7 @@ def train_population(
                         pop.keep(index)
                         opt.keep(index, pop.params())
                         scales = scales[keep]
-                        step = Step(pop, opt, train_split, cfg0.batch_size, precision, graphed, net)
+                        step = Step(pop, opt, train_split, cfg0.batch_size, step.precision, step.graphed, step.net)
         except (KeyboardInterrupt, StopTraining) as e:
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "cancelled"
             for m in alive:

@@ -343,14 +343,12 @@ def encode(
     decompose: bool = False,
     split_reconstruction: bool = False,
 ) -> dict[str, Any]:
-    """Every iteration for one L2-normalised input (784,), by model/inference.py (numpy on a CPU copy of
-    the weights: for one image torch's per-operation overhead is most of the cost, even on a GPU).
-    ValueError when an intervention does not fit the model."""
-    w = lm.cache.get("weights")
-    if w is None:
-        w = lm.cache["weights"] = inference.Weights.of(lm.model)
+    """Every iteration for one L2-normalised input (784,), by model/inference.py (the model's own
+    equations). ValueError when an intervention does not fit the model."""
     roles = lm.roles["role"] if (decompose or split_reconstruction) else None
-    out = inference.run(w, x, interventions, decompose=decompose, reconstructions=reconstructions, roles=roles)
+    out = inference.run(
+        lm.model, x, interventions, decompose=decompose, reconstructions=reconstructions, roles=roles
+    )
     if not split_reconstruction:
         out.pop("reconstructions_by_role", None)
     return out

@@ -1,4 +1,4 @@
-"""model/inference.py against the torch model: the same trajectory, interventions that really replace
+"""model/inference.py against the model's plain recurrence: the same trajectory, interventions that really replace
 activity, drives that add up to z(t), and role pieces that add up to the reconstruction."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 
 from model import analysis
 from model.drsae import DrSAE
-from model.inference import Intervention, Weights, check_interventions, decision_iteration, run
+from model.inference import Intervention, check_interventions, decision_iteration, run
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def clamped_reference(model: DrSAE, x: np.ndarray, clamp: dict[int, float], t0: 
 
 def test_plain_run_matches_drsae_trajectory_classify_and_decode(model: DrSAE) -> None:
     x = image()
-    out = run(Weights.of(model), x, reconstructions=True)
+    out = run(model, x, reconstructions=True)
     with torch.no_grad():
         traj = model.trajectory(torch.from_numpy(x).unsqueeze(0))[:, 0]
         probs = torch.softmax(model.classify(traj), -1)
@@ -58,7 +58,7 @@ def test_plain_run_matches_drsae_trajectory_classify_and_decode(model: DrSAE) ->
 
 def test_interventions_replace_activity_where_and_when_asked(model: DrSAE) -> None:
     x = image(1)
-    w = Weights.of(model)
+    w = model
     plain = run(w, x)["z"]
     k = int(plain[-1].argmax())  # an active unit, so ablating it changes the others
     out = run(w, x, [Intervention(k, 0.0, 2, 4)])
@@ -76,7 +76,7 @@ def test_interventions_replace_activity_where_and_when_asked(model: DrSAE) -> No
 
 def test_drives_add_up_to_z_and_split_by_role(model: DrSAE) -> None:
     x = image(2)
-    w = Weights.of(model)
+    w = model
     roles = analysis.unit_roles(model)["role"]
     out = run(w, x, [Intervention(5, 0.0, 1, 5)], decompose=True, roles=roles)
     z, inp, rec = out["z"], out["input_drive"], out["recurrent_drive"]
@@ -93,12 +93,12 @@ def test_drives_add_up_to_z_and_split_by_role(model: DrSAE) -> None:
 
 
 def test_reconstruction_split_adds_up(model: DrSAE) -> None:
-    w = Weights.of(model)
+    w = model
     roles = np.array(["part"] * 8 + ["intermediate"] * 8 + ["categorical"] * 8)
     out = run(w, image(3), reconstructions=True, roles=roles)
     by = out["reconstructions_by_role"]
     np.testing.assert_allclose(by["part"] + by["intermediate"] + by["categorical"], out["reconstructions"], atol=1e-5)
-    np.testing.assert_allclose(by["part"], out["z"][:, :8] @ w.D[:, :8].T, atol=1e-5)
+    np.testing.assert_allclose(by["part"], out["z"][:, :8] @ w.D[:, :8].detach().numpy().T, atol=1e-5)
 
 
 def test_decision_iteration() -> None:
