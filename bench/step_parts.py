@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             with clock("bf16 copies of E, S, D"):
                 xh, Eh, Sh, _ = x.to(dt), pop.E.to(dt), pop.S.to(dt), pop.D.to(dt)
             with clock("forward recurrence (E x - b, then T - 1 matmuls with S)"):
-                Z = core._recur(xh, Eh, Sh, pop.b, T)
+                drive = torch.baddbmm(pop.b.neg().to(dt).unsqueeze(1), xh, Eh.transpose(1, 2))
+                Z = core._recur(drive, Sh, T)
             with clock("backward recurrence (T - 1 matmuls with S)"):
                 delta = torch.empty_like(Z)
                 for t in range(T - 2, -1, -1):

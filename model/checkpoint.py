@@ -7,6 +7,7 @@ Every file is written to a temporary name and renamed into place, so a crash lea
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 STATE = "state.pt"
+LOCK = ".training.lock"
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or does not fit the model it claims to hold."""
@@ -137,3 +139,24 @@ def load_state(run_dir: Path) -> dict[str, Any]:
     if not p.exists():
         raise CheckpointError(f"nothing to resume in {run_dir}: no {STATE}")
     return torch.load(p, map_location="cpu", weights_only=True)
+
+
+def lock_run(run_dir: Path) -> Any:
+    """Hold the run folder for this process while it trains: a second trainer (a resume started twice, a
+    sweep resumed while it still runs) would interleave epochs in one metrics.jsonl and state.pt. Returns
+    the open lock file (the lock goes with it, or with the process); CheckpointError if another holds it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    f = open(run_dir / LOCK, "a+")  # noqa: SIM115 (held open for the whole run)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise CheckpointError(f"{run_dir} is being trained by {holder}; wait for it or stop it first") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()}")
+    f.flush()
+    return f

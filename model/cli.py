@@ -187,7 +187,7 @@ def populations(cfgs: list[TrainConfig], dirs: list[Path]) -> list[tuple[list[Tr
     return list(groups.values())
 
 
-def plan(args: argparse.Namespace, argv: list[str]) -> tuple[list[TrainConfig], list[Path], bool]:
+def plan(args: argparse.Namespace, rank: int = 0) -> tuple[list[TrainConfig], list[Path], bool]:
     """(configs, run folders, resuming) from the command line. A resumed sweep's members that never
     started (no state.pt) start afresh."""
     out = Path(args.out) if args.out else None
@@ -210,7 +210,7 @@ def plan(args: argparse.Namespace, argv: list[str]) -> tuple[list[TrainConfig], 
     if out is None:
         raise ValueError(f"a sweep of {len(cfgs)} runs needs --out DIR for its folders")
     names = [member_name(c, varying) for c in cfgs]
-    if (out / SWEEP).exists():
+    if rank == 0 and (out / SWEEP).exists():  # the other ranks may find rank 0's fresh one
         raise ValueError(f"{out} already holds a sweep: continue it with --resume or choose another --out")
     return cfgs, [out / n for n in names], False
 
@@ -221,11 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     try:
-        cfgs, dirs, resume = plan(args, argv)
+        cfgs, dirs, resume = plan(args, rank)
         sweep = len(cfgs) > 1 or (args.out is not None and (Path(args.out) / SWEEP).exists())
+        mine = list(range(rank, len(cfgs), world_size)) if sweep else list(range(len(cfgs)))
         # device, data, batch and (rank 0, which writes it) every output folder, before anything starts
         problems = []
-        for c, d in zip(cfgs, dirs, strict=True):
+        for c, d in ((cfgs[i], dirs[i]) for i in mine):  # under torchrun each rank checks its own members
             try:
                 preflight.check_run(c, d if rank == 0 or sweep else None, resume=resume and started(d),
                                     world_size=1 if sweep else world_size)

@@ -105,11 +105,10 @@ def clip_norms_(w: Tensor, bound: Tensor, dim: int) -> None:
 
 
 # -------------------------------------------------------------------------- the fast training node
-def _recur(xh: Tensor, Eh: Tensor, Sh: Tensor, b: Tensor, T: int) -> Tensor:
-    """`trajectory` without autograd, in the matmul dtype: one fused add-matmul and a relu per step."""
-    P, B, H = xh.shape[0], xh.shape[1], Eh.shape[1]
-    Z = torch.empty(T, P, B, H, dtype=Sh.dtype, device=xh.device)
-    drive = torch.baddbmm(b.neg().to(Sh.dtype).unsqueeze(1), xh, Eh.transpose(1, 2))
+def _recur(drive: Tensor, Sh: Tensor, T: int) -> Tensor:
+    """`trajectory` without autograd from the drive E x - b (P, B, H), in S's dtype: one fused add-matmul
+    and a relu per step."""
+    Z = torch.empty(T, *drive.shape, dtype=Sh.dtype, device=drive.device)
     torch.clamp_min(drive, 0, out=Z[0])
     S_t = Sh.transpose(1, 2)
     for t in range(1, T):
@@ -141,31 +140,32 @@ class _FastLosses(torch.autograd.Function):
         ctx: Any, x: Tensor, y: Tensor, E: Tensor, S: Tensor, b: Tensor, D: Tensor, C: Tensor, c: Tensor,
         T: int, half: bool,
     ) -> tuple[Tensor, Tensor]:
-        dt = HALF if half else x.dtype
-        xh, Eh, Sh, Dh = x.to(dt), E.to(dt), S.to(dt), D.to(dt)
-        Z = _recur(xh, Eh, Sh, b, T)
-        z = Z[-1].to(x.dtype)
-        B = x.shape[1]
-        diff = torch.bmm(Z[-1], Dh.transpose(1, 2)).to(x.dtype).sub_(x)  # (P, B, n_in): D z(T) - x
+        f32, B = x.dtype, x.shape[1]
+        dt = HALF if half else f32
+        xe, Ee, De, Sh = x.to(dt), E.to(dt), D.to(dt), S.to(dt)
+        drive = torch.baddbmm(b.neg().to(dt).unsqueeze(1), xe, Ee.transpose(1, 2))  # E x - b
+        Z = _recur(drive, Sh, T)
+        z = Z[-1].to(f32)
+        diff = torch.bmm(Z[-1], De.transpose(1, 2)).to(f32).sub_(x)  # (P, B, n_in): D z(T) - x
         rec = 0.5 * diff.pow(2).sum((1, 2)) / B
         l1 = z.sum((1, 2)) / B
         zn, norm = normalise(z)
         logits = torch.baddbmm(c.unsqueeze(1), zn, C.transpose(1, 2))
         logp = torch.log_softmax(logits, -1)
         ce = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
-        ctx.save_for_backward(xh, Eh, Sh, Dh, Z, diff, zn, norm, logp, y, C)
+        ctx.save_for_backward(xe, De, Sh, Z, diff, zn, norm, logp, y, C)
         ctx.mark_non_differentiable(logits)
         return torch.stack([rec, l1, ce]), logits
 
     @staticmethod
     def backward(ctx: Any, g: Tensor, _g_logits: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         """g (3, P): each member's weight on each loss term (the trainer's loss is sum(weights * terms))."""
-        xh, Eh, Sh, Dh, Z, diff, zn, norm, logp, y, C = ctx.saved_tensors
+        xe, De, Sh, Z, diff, zn, norm, logp, y, C = ctx.saved_tensors
         f32, dt = torch.float32, Z.dtype
         T, P, B, H = Z.shape
         w_rec, w_l1, w_ce = (g[k].view(P, 1, 1) / B for k in range(3))
         drh = (diff * w_rec).to(dt)  # (P, B, n_in): dL/d recon
-        dz = torch.bmm(drh, Dh).to(f32).add_(w_l1)  # (P, B, H): dL/dz(T)
+        dz = torch.bmm(drh, De).to(f32).add_(w_l1)  # (P, B, H): dL/dz(T)
         dD = torch.bmm(drh.transpose(1, 2), Z[-1]).to(f32)
         dC = dc = None
         if ctx.needs_input_grad[6] or ctx.needs_input_grad[7]:  # the classifier trains
@@ -182,7 +182,7 @@ class _FastLosses(torch.autograd.Function):
         for t in range(T - 2, -1, -1):
             _relu_grad(torch.bmm(delta[t + 1], Sh), Z[t], out=delta[t])  # S^T delta(t+1), in rows
         total = delta.sum(0, dtype=f32)  # (P, B, H): the drive's gradient summed over t
-        dE = torch.bmm(total.to(dt).transpose(1, 2), xh).to(f32)
+        dE = torch.bmm(total.to(dt).transpose(1, 2), xe).to(f32)
         db = -total.sum(1)
         # dS: (P, H, (T-1)B) @ (P, (T-1)B, H), one matmul over every t
         d_next = delta[1:].transpose(0, 1).reshape(P, (T - 1) * B, H)

@@ -10,6 +10,8 @@ paper's bounds; on CUDA it is captured once as a CUDA graph and replayed.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +27,22 @@ PARAMS = ("E", "S", "b", "D", "C", "c")
 CLASSIFIER = ("C", "c")
 STAT_KEYS = ("reconstruction", "sparsity", "classification", "errors")
 GRAPH_WARMUP_STEPS = 3  # eager steps before capture, so lazily made state exists first
+
+
+@functools.cache
+def retain_freed_memory() -> bool:
+    """Keep freed blocks in this process's heap instead of handing them back to the OS.
+
+    Every step allocates the same large temporaries (gradients, casts, the projection's squares); by
+    default glibc serves blocks above a threshold with fresh mmaps or trims them after free, so each step
+    page-faults them back in: 5,700 faults a step for 8 members at batch 10, a sixth of the step's CPU
+    time (docs/training.md). Returns whether the allocator took the settings (glibc only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 64 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 class Population(nn.Module):

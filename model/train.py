@@ -34,7 +34,7 @@ from model import checkpoint, core, data, progress
 from model.analysis import role_metrics
 from model.drsae import DrSAE
 from model.optim import PopulationOptimizer
-from model.population import CLASSIFIER, PARAMS, STAT_KEYS, Population, Step
+from model.population import CLASSIFIER, PARAMS, STAT_KEYS, Population, Step, retain_freed_memory
 from model.presets import TrainConfig
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -524,6 +524,8 @@ def build_engine(
     """Stack the members, give them their optimiser, and build the step as the trainer runs it (eager on
     a CPU, a CUDA graph on one GPU, DDP around a population of one trained data-parallel)."""
     cfg0 = cfgs[0]
+    if device.type == "cpu":
+        retain_freed_memory()
     pop = Population(models)
     opt = PopulationOptimizer(
         pop.params(),
@@ -593,6 +595,7 @@ def train_population(
     run = Run(rank, world_size, device, train_split, val, test, cfg0.batch_size)
     if run.steps_per_epoch < 1:
         raise ValueError(f"batch_size {cfg0.batch_size} is larger than the {run.per_rank} training images per process")
+    locks = [checkpoint.lock_run(Path(out)) for out in out_dirs] if rank == 0 else []
     members = [
         Member(cfg, Path(out), TrainState(), init_model(cfg, train_split, device))
         for cfg, out in zip(cfgs, out_dirs, strict=True)
@@ -690,6 +693,8 @@ def train_population(
         finally:
             if bar:
                 bar.stop()
+            for f in locks:
+                f.close()
     return [m.summary or {"status": "interrupted", "out": str(m.out_dir)} for m in members]
 
 

@@ -135,3 +135,12 @@ def test_cli_messages(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         cli_main(["--dataset"])
     assert capsys.readouterr().err.count("\n") == 1  # one line, not the usage first
+
+
+def test_a_run_folder_being_trained_is_refused_to_a_second_trainer(tmp_path) -> None:
+    held = checkpoint.lock_run(tmp_path / "busy")  # as a running trainer holds it
+    with pytest.raises(checkpoint.CheckpointError, match="being trained by process"):
+        train(preset("smoke", **TINY), tmp_path / "busy", progress_bar=False)
+    held.close()
+    assert train(preset("smoke", unsup_epochs=0, epochs=1, **TINY), tmp_path / "busy", progress_bar=False)[
+        "status"] == "finished"
