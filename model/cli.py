@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(TrainConfig):
         if f.name in NOT_FLAGS:
             continue
-        metavar = "{true,false}" if _field_type(f) == "bool" else None
+        kind = _field_type(f)
+        metavar = {"bool": "{true,false}", "int": "N", "float": "X"}.get(kind, "NAME")
+        if f.name in CHOICES:
+            metavar = "{" + ",".join(CHOICES[f.name]) + "}"
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=metavar, help=describe(f.name))
     return p
 

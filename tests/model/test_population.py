@@ -144,3 +144,21 @@ def test_a_run_folder_being_trained_is_refused_to_a_second_trainer(tmp_path) -> 
     held.close()
     assert train(preset("smoke", unsup_epochs=0, epochs=1, **TINY), tmp_path / "busy", progress_bar=False)[
         "status"] == "finished"
+
+
+def test_every_flag_says_what_it_does_its_default_and_its_range() -> None:
+    from dataclasses import fields
+
+    from model.cli import build_parser
+    from model.presets import BOUNDS, CHOICES, HELP, TrainConfig
+
+    actions = {a.dest: a for a in build_parser()._actions}
+    for f in fields(TrainConfig):
+        if f.name == "preset":
+            continue
+        text = actions[f.name].help
+        assert HELP[f.name] in text and "default:" in text, f.name
+        if f.name in BOUNDS:
+            assert BOUNDS[f.name].text() in text, f.name
+        if f.name in CHOICES:
+            assert ", ".join(CHOICES[f.name]) in text, f.name
