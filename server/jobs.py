@@ -141,7 +141,12 @@ class JobManager:
         if self.store.failure:
             log.error("cannot recover jobs: %s", self.store.failure)
             return
-        for job in self.store.list_jobs(statuses=("running",)):
+        try:
+            running = self.store.list_jobs(statuses=("running",))
+        except StorageError as e:  # a database whose header reads but whose pages do not: start anyway
+            log.error("cannot recover jobs: %s; the job endpoints answer 503 until the file is fixed", e)
+            return
+        for job in running:
             if worker_alive(job, self.settings.stale_after_s):
                 log.info("job %d: worker %d still alive, adopted", job.id, job.pid)
             else:

@@ -121,3 +121,26 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()
         assert c.post("/api/jobs", json=SMOKE).status_code == 202
         assert c.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_corrupt_job_database_does_not_stop_the_server(tmp_path: Path) -> None:
+    """An intact header with garbage pages after it: the server starts, models stay browsable, the job
+    endpoints answer 503 naming the file, health says degraded."""
+    tiny_run(tmp_path / "models", hidden=8, T=2, name="tiny")
+    settings = make_settings(tmp_path, max_jobs=0)
+    store = Store(settings.db_path)
+    for _ in range(20):
+        store.create_job(name="j" * 60, config={"pad": "x" * 500}, total_epochs=3)
+    store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._conn().close()
+    raw = bytearray(settings.db_path.read_bytes())
+    page = 4096  # SQLite's default page size: the first page (the header and the schema) stays whole
+    raw[page:] = bytes((i * 151 + 7) % 256 for i in range(len(raw) - page))
+    settings.db_path.write_bytes(bytes(raw))
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/models").json()["count"] == 1
+        for r in (c.get("/api/jobs"), c.get("/api/jobs/1"), c.post("/api/jobs", json=SMOKE)):
+            assert r.status_code == 503, r.text
+            assert "malformed" in r.json()["detail"] and str(settings.db_path) in r.json()["detail"]
+        h = c.get("/api/health").json()
+        assert h["status"] == "degraded" and str(settings.db_path) in h["storage"]
