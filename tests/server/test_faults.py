@@ -46,8 +46,11 @@ def test_a_worker_killed_outright_is_interrupted_and_resumable(client: TestClien
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            start_new_session=True, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
@@ -144,3 +147,46 @@ def test_a_corrupt_job_database_does_not_stop_the_server(tmp_path: Path) -> None
             assert "malformed" in r.json()["detail"] and str(settings.db_path) in r.json()["detail"]
         h = c.get("/api/health").json()
         assert h["status"] == "degraded" and str(settings.db_path) in h["storage"]
+
+
+def test_a_hung_worker_is_killed_and_its_job_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -STOP: the process lives but its heartbeat goes stale. The stale-heartbeat rule applies to the
+    workers this server started too: killed, the job interrupted and resumable, the next job starts."""
+    settings = make_settings(tmp_path, max_jobs=1, stale_after_s=5.0)
+    store = Store(settings.db_path)
+    jobs = JobManager(settings, store)
+    hung = store.create_job(name="hung", config={}, total_epochs=3)
+    waiting = store.create_job(name="next", config={}, total_epochs=3)
+    proc = _sleeper()
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        _tick_past_a_hung_worker(jobs, store, proc, hung, waiting, monkeypatch)
+    finally:
+        proc.kill()  # a stopped process would outlive the test
+        proc.wait(5)
+
+
+def _tick_past_a_hung_worker(
+    jobs: JobManager,
+    store: Store,
+    proc: subprocess.Popen[bytes],
+    hung: int,
+    waiting: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store.claim(job_id=hung)
+    jobs.procs[hung] = proc
+    store.mark_started(job_id=hung, pid=proc.pid)
+    started: list[int] = []
+    monkeypatch.setattr(jobs, "start", lambda j: started.append(j.id))
+    jobs.tick()  # a fresh heartbeat: left alone
+    assert store.get_job(job_id=hung).status == "running" and started == []
+    store._conn().execute("UPDATE jobs SET heartbeat = heartbeat - 60 WHERE id = ?", (hung,))
+    jobs.tick()
+    assert proc.wait(5) == -signal.SIGKILL
+    j = store.get_job(job_id=hung)
+    assert j.status == "interrupted" and "no heartbeat" in j.error
+    assert started == [waiting]
+    jobs.tick()  # reaped without touching the final status
+    assert hung not in jobs.procs and store.get_job(job_id=hung).status == "interrupted"
+    assert jobs.resume(j).status == "queued"
