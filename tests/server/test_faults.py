@@ -190,3 +190,21 @@ def _tick_past_a_hung_worker(
     jobs.tick()  # reaped without touching the final status
     assert hung not in jobs.procs and store.get_job(job_id=hung).status == "interrupted"
     assert jobs.resume(j).status == "queued"
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: bool) -> None:
+    """A full disk after an epoch was saved: the job failed, but its state on disk is whole."""
+    settings = make_settings(tmp_path, max_jobs=0)
+    with TestClient(create_app(settings)) as c:
+        store = c.app.state.drsae.store
+        jid = store.create_job(name="enospc", config={}, total_epochs=3)
+        store.finish(job_id=jid, status="failed", error="OSError: [Errno 28] No space left on device")
+        if saved:
+            run_dir(settings, jid).mkdir(parents=True)
+            (run_dir(settings, jid) / checkpoint.STATE).write_bytes(b"state")
+        r = c.post(f"/api/jobs/{jid}/resume", headers=JSON)
+        if saved:
+            assert r.status_code == 202 and r.json()["status"] == "queued" and store.get_job(job_id=jid).resume
+        else:
+            assert r.status_code == 409 and "saved a state" in r.json()["detail"]
