@@ -119,10 +119,15 @@ class JobManager:
         return self._reload(job.id)
 
     def resume(self, job: JobRow) -> JobRow:
-        if job.status not in ("interrupted", "cancelled"):
-            raise JobStateError(f"Only an interrupted or cancelled job can be resumed; job {job.id} is {job.status}")
-        self._check_queue()
+        """Interrupted and cancelled jobs resume; a failed one too when it saved a state first (a full disk
+        or a crash after an epoch: the state is whole, files are written by rename)."""
         has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
+        if not (job.status in ("interrupted", "cancelled") or (job.status == "failed" and has_state)):
+            raise JobStateError(
+                f"Only an interrupted or cancelled job, or a failed one that saved a state, can be resumed; "
+                f"job {job.id} is {job.status}"
+            )
+        self._check_queue()
         self.store.requeue(job_id=job.id, resume=has_state)
         return self._reload(job.id)
 
