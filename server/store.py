@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 FINAL = ("finished", "failed", "cancelled", "interrupted")
+BUSY_MS = 15000  # how long a statement waits for another process's lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -110,9 +111,11 @@ def _guarded(write: bool) -> Callable[[Callable[Concatenate[Store, P], R]], Call
             except (sqlite3.Error, OSError) as e:
                 err = StorageError(_cause(e), self.path)
                 self.failure = str(err)
+                self.locked = getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
                 raise err from e
             if write:
                 self.failure = None
+                self.locked = False
             return result
 
         return guarded
@@ -137,6 +140,7 @@ class Store:
         self._local = threading.local()
         self._ready = False
         self.failure: str | None = None  # the last storage error, until a write succeeds
+        self.locked = False  # that error was another process's lock: it may be gone (see recheck)
         try:
             self._conn()
         except StorageError as e:
@@ -148,7 +152,7 @@ class Store:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=15000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         return db
 
     def _conn(self) -> sqlite3.Connection:
@@ -266,6 +270,18 @@ class Store:
             "WHERE id = ?",
             (int(resume), job_id),
         )
+
+    @_guarded(write=True)
+    def recheck(self) -> None:
+        """Take the write lock, waiting at most 0.1 s: success clears a remembered "database is locked"
+        once the lock is gone, without waiting for the next real write."""
+        db = self._conn()
+        db.execute("PRAGMA busy_timeout=100")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
     # --------------------------------------------------------------------------------- metrics
     @_guarded(write=True)

@@ -124,6 +124,7 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         **GUARD,
         **QUEUE_FULL,
         **STORAGE,
+        409: {"model": Message, "description": "The dataset is not prepared (the command that prepares it in detail)"},
         422: {"model": Message, "description": "Invalid hyperparameters"},
     },
 )
@@ -143,6 +144,10 @@ def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: Settin
         cfg = preset(body.preset, dataset=body.dataset, device=settings.device, threads=1, **overrides)
     except ValueError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid training configuration: {e}") from e
+    try:  # refused now, not accepted and then failed in the worker
+        data.prepared_path(cfg.dataset)
+    except data.DataError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
     images = train_images(cfg)
     if cfg.batch_size > images:
         raise HTTPException(

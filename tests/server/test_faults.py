@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from model import checkpoint
 from server.jobs import JobManager, run_dir
-from server.store import Store
+from server.store import StorageError, Store
 from tests.helpers import tiny_run
 from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
@@ -208,3 +208,20 @@ def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: boo
             assert r.status_code == 202 and r.json()["status"] == "queued" and store.get_job(job_id=jid).resume
         else:
             assert r.status_code == 409 and "saved a state" in r.json()["detail"]
+
+
+def test_health_rechecks_a_remembered_storage_failure(tmp_path: Path) -> None:
+    """"database is locked" must clear once the lock is gone, not only at the next job write."""
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        store = c.app.state.drsae.store
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        store._conn().execute("PRAGMA busy_timeout=50")  # a write that times out on that lock
+        with pytest.raises(StorageError, match="locked"):
+            store.create_job(name="locked", config={}, total_epochs=1)
+        h = c.get("/api/health").json()
+        assert h["status"] == "degraded" and "locked" in h["storage"]
+        other.execute("ROLLBACK")
+        other.close()
+        h = c.get("/api/health").json()
+        assert h["status"] == "ok" and h["storage"] is None

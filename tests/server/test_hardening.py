@@ -265,3 +265,11 @@ def test_docs_pages_use_local_assets(client: TestClient) -> None:
             assert url in html, (page, name)
             r = client.get(url)
             assert r.status_code == 200 and len(r.content) > 10_000, url
+
+
+def test_a_job_for_an_unprepared_dataset_is_refused(client: TestClient, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRSAE_DATA_DIR", str(tmp_path / "no-data"))
+    r = client.post("/api/jobs", json=SMOKE)
+    assert r.status_code == 409 and "python -m model.data fetch mnist" in r.json()["detail"], r.text
+    assert client.get("/api/jobs").json()["count"] == 0
