@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from model import checkpoint, data
@@ -36,6 +36,7 @@ from server.schemas import (
     WholeNumber,
 )
 from server.store import JobRow, Store
+from server.web import json_body, parse_json
 
 router = APIRouter(
     prefix="/api/jobs", tags=["jobs"], responses={400: {"model": Message, "description": "The body cannot be parsed"}}
@@ -114,11 +115,20 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
     )
 
 
+async def job_body(request: Request) -> JobCreate:
+    """The body, parsed by server/web.py (large ones off the event loop) rather than by FastAPI on it."""
+    return await parse_json(request, JobCreate)
+
+
+JobBody = Annotated[JobCreate, Depends(job_body)]
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     dependencies=[TokenDep],
+    openapi_extra=json_body(JobCreate),
     responses={
         **AUTH,
         **GUARD,
@@ -128,7 +138,7 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         422: {"model": Message, "description": "Invalid hyperparameters"},
     },
 )
-def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     overrides: dict[str, Any] = {
         JOB_FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server import main as server_main
+from server import web
 from server.config import LOOPBACK_HOSTS, Settings
 from server.images import MAX_PNG_SIDE, ImageError, decode_png_data_url
 from server.routes import encode as encode_route
@@ -273,3 +274,32 @@ def test_a_job_for_an_unprepared_dataset_is_refused(client: TestClient, tmp_path
     r = client.post("/api/jobs", json=SMOKE)
     assert r.status_code == 409 and "python -m model.data fetch mnist" in r.json()["detail"], r.text
     assert client.get("/api/jobs").json()["count"] == 0
+
+
+# ------------------------------------------------------------------------------ large bodies
+def _unknown_keys(n: int, **fields: object) -> bytes:
+    return json.dumps({**fields, **{f"k{i}": 0 for i in range(n)}}).encode()
+
+
+@pytest.mark.parametrize("path", ["/api/jobs", "/api/models/tiny/encode"])
+def test_a_body_of_many_unknown_keys_gets_a_short_422(client: TestClient, path: str) -> None:
+    """100k unknown keys (1.3 MB) used to cost seconds on the event loop and answer 9 MB."""
+    r = client.post(path, content=_unknown_keys(100_000, **SMOKE), headers=JSON)
+    assert r.status_code == 422 and len(r.content) < 2000, len(r.content)
+    assert "more than 5000 object members" in r.json()["detail"]
+    r = client.post(path, content=_unknown_keys(3000, **SMOKE), headers=JSON)  # under the cap: listed, capped
+    assert r.status_code == 422 and len(r.json()["errors"]) == web.MAX_ERRORS and "and more" in r.json()["detail"]
+    assert len(r.content) < 5000
+
+
+def test_large_bodies_are_validated_off_the_event_loop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = web._validate
+
+    def slow(model: type, body: bytes) -> object:
+        time.sleep(1.5)
+        return real(model, body)
+
+    monkeypatch.setattr(web, "_validate", slow)
+    body = _unknown_keys(3000, **SMOKE)
+    post = lambda: client.post("/api/jobs", content=body, headers=JSON)  # noqa: E731
+    assert assert_health_answers_during(client, post, 0.3).status_code == 422
