@@ -65,8 +65,19 @@ class FastJSONResponse(JSONResponse):
 
 
 # ------------------------------------------------------------------------------- middleware
-class TimingMiddleware:
-    """Adds `X-Process-Time` (ms) and `Server-Timing: app;dur=...` from request start to response start."""
+# Sent with every response, the dashboard's included (docs/hardening.md): no framing by other sites (a framed
+# Training page was one click from starting a job), no MIME sniffing, no full URLs to other sites.
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class HeadersMiddleware:
+    """Adds the security headers, `X-Process-Time` (ms) and `Server-Timing: app;dur=...` (request start to
+    response start) to every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,6 +92,8 @@ class TimingMiddleware:
             if message["type"] == "http.response.start":
                 ms = f"{(time.perf_counter() - start) * 1000:.3f}"
                 headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 headers.append((b"x-process-time", ms.encode()))
                 headers.append((b"server-timing", f"app;dur={ms}".encode()))
                 message = {**message, "headers": headers}
@@ -152,8 +165,8 @@ class BodyLimitMiddleware:
     408 when a body does not arrive within `timeout_s` (a client that never finishes would otherwise hold
     a connection and a task for ever).
 
-    An /api body is read up to the limit before the app sees it, then replayed; memory is bounded by the
-    limit. Other paths are left alone (the dashboard's middleware reads its own bodies).
+    Every body, the dashboard's included, is read up to the limit before the app sees it, then replayed;
+    memory is bounded by the limit.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
@@ -168,11 +181,6 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not scope.get("path", "").startswith("/api/"):
-            # Dash's middleware (outside this one) reads the bodies of its own routes before this sees them;
-            # other routes read none
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -363,15 +371,20 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
                         status_code=500)
 
 
+def guard(app: FastAPI, settings: Settings) -> None:
+    """The middlewares every route passes: called last, so they sit outside the dashboard's own (headers
+    outermost, so the timing covers the limits, then the Host/Origin check, then the body limits)."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(HeadersMiddleware)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    """Middlewares (timing outermost, so it times the limits too), error handlers and the OpenAPI fixes."""
+    """Error handlers and the OpenAPI fixes (the middlewares come from `guard`, after the dashboard)."""
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(StorageError, storage_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, server_error)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
-    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(TimingMiddleware)
 
     default_openapi = app.openapi
 
