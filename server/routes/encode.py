@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from model import data
 from model.inference import Intervention
 from server import preprocess
-from server.deps import ModelDep
+from server.deps import MODEL_RESPONSES, ModelDep
 from server.images import ImageError, decode_png_data_url
 from server.registry import Datasets, encode
 from server.schemas import EncodeRequest, EncodeResult, Message
@@ -30,7 +30,10 @@ from server.web import FastJSONResponse, json_body, parse_json
 router = APIRouter(
     prefix="/api/models",
     tags=["encode"],
-    responses={400: {"model": Message, "description": "The body cannot be parsed"}},
+    responses={
+        400: {"model": Message, "description": "The body cannot be parsed"},
+        503: MODEL_RESPONSES[503],
+    },
 )
 
 
@@ -72,7 +75,7 @@ def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     "/{model_id}/encode",
     response_model=EncodeResult,
     response_class=FastJSONResponse,
-    responses={404: {"model": Message, "description": "No such model"}},
+    responses={404: MODEL_RESPONSES[404]},
     openapi_extra=json_body(EncodeRequest),
 )
 async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:

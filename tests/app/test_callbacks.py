@@ -160,3 +160,13 @@ def test_the_first_compare_list_selects_the_model_the_url_names():
     assert compare_options(MODELS, "b", [], {"compare": "b"})[1:] == (None, no_update)
     _, value, placeholder = compare_options(MODELS, "a", [], {"compare": "gone"})
     assert value is None and "'gone'" in placeholder
+
+
+def test_broken_models_are_left_out_of_the_picker_and_named():
+    from app.callbacks.shell import usable
+
+    rows = [*MODELS, {"id": "bad", "name": "bad", "error": "the weights cannot be loaded: truncated"}]
+    kept, notice = usable(rows)
+    assert [m["id"] for m in kept] == ["a", "b"]
+    assert notice == "Model bad cannot be used: the weights cannot be loaded: truncated"
+    assert usable(MODELS) == (MODELS, "")

@@ -303,3 +303,48 @@ def test_large_bodies_are_validated_off_the_event_loop(client: TestClient, monke
     body = _unknown_keys(3000, **SMOKE)
     post = lambda: client.post("/api/jobs", content=body, headers=JSON)  # noqa: E731
     assert assert_health_answers_during(client, post, 0.3).status_code == 422
+
+
+# -------------------------------------------------------------------------------- bad models
+def _break(run: Path, how: str) -> None:
+    weights = run / "model.safetensors"
+    if how == "config":
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["model"]["n_hidden"] = "x"
+        (run / "config.json").write_text(json.dumps(cfg))
+    elif how == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif how == "empty":
+        weights.write_bytes(b"")
+    else:
+        weights.write_bytes(b"not a safetensors file at all, just garbage" * 10)
+
+
+BROKEN = ("config", "truncated", "empty", "garbage")
+
+
+def test_broken_model_folders_are_listed_with_their_error(tmp_path: Path) -> None:
+    """One bad folder used to make GET /api/models a 500 for every model, and a bad weights file a 500 on
+    every endpoint of its model: the good ones are listed first, each bad one marked, its endpoints 503."""
+    from tests.helpers import tiny_run
+
+    tiny_run(tmp_path / "models", hidden=8, T=2, name="good")
+    for how in BROKEN:
+        _break(tiny_run(tmp_path / "models", hidden=8, T=2, name=f"bad-{how}"), how)
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        r = c.get("/api/models")
+        assert r.status_code == 200, r.text
+        rows = {m["id"]: m for m in r.json()["data"]}
+        assert r.json()["data"][0]["id"] == "good" and rows["good"]["error"] is None
+        assert "n_hidden must be a positive integer" in rows["bad-config"]["error"]
+        assert rows["bad-config"]["hidden_units"] is None
+        assert "truncated" in rows["bad-truncated"]["error"]
+        for how in BROKEN:
+            mid = f"bad-{how}"
+            assert rows[mid]["error"], mid
+            img = [[0.0] * 28 for _ in range(28)]
+            for r in (c.get(f"/api/models/{mid}"), c.get(f"/api/models/{mid}/units"),
+                      c.post(f"/api/models/{mid}/encode", json={"image": img})):
+                assert r.status_code == 503, (mid, r.status_code, r.text)
+                assert r.json()["detail"].startswith(f"Model {mid} cannot be used"), r.text
+        assert c.get("/api/models/good/units").status_code == 200
