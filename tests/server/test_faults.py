@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model import checkpoint
+from server import store as store_module
 from server.jobs import JobManager, run_dir
 from server.store import StorageError, Store
 from tests.helpers import tiny_run
@@ -107,7 +108,7 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         assert c.post("/api/jobs", json=SMOKE).status_code == 202
         Store(settings.db_path)  # schema in place; now every new connection sees a full disk
         monkeypatch.setattr(Store, "_open", full_disk)
-        c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()  # drop the open connections
+        c.app.state.drsae.store.reset()  # drop the open connections
         codes = []
         for _ in range(50):
             r = c.post("/api/jobs", json={**SMOKE, "name": "x" * 64})  # the longest name allowed
@@ -121,7 +122,7 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         assert h["status"] == "degraded" and "disk is full" in h["storage"]
         assert c.get("/api/models").status_code == 200  # reading goes on
         monkeypatch.setattr(Store, "_open", real_open)  # space again: the next write clears the report
-        c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()
+        c.app.state.drsae.store.reset()
         assert c.post("/api/jobs", json=SMOKE).status_code == 202
         assert c.get("/api/health").json()["status"] == "ok"
 
@@ -210,13 +211,14 @@ def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: boo
             assert r.status_code == 409 and "saved a state" in r.json()["detail"]
 
 
-def test_health_rechecks_a_remembered_storage_failure(tmp_path: Path) -> None:
+def test_health_rechecks_a_remembered_storage_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """"database is locked" must clear once the lock is gone, not only at the next job write."""
     with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
         store = c.app.state.drsae.store
         other = sqlite3.connect(store.path, isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
-        store._conn().execute("PRAGMA busy_timeout=50")  # a write that times out on that lock
+        store.reset()
+        monkeypatch.setattr(store_module, "BUSY_MS", 50)  # a write that times out on that lock
         with pytest.raises(StorageError, match="locked"):
             store.create_job(name="locked", config={}, total_epochs=1)
         h = c.get("/api/health").json()
