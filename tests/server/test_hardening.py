@@ -348,3 +348,27 @@ def test_broken_model_folders_are_listed_with_their_error(tmp_path: Path) -> Non
                 assert r.status_code == 503, (mid, r.status_code, r.text)
                 assert r.json()["detail"].startswith(f"Model {mid} cannot be used"), r.text
         assert c.get("/api/models/good/units").status_code == 200
+
+
+def test_every_openapi_reference_resolves_at_the_document_root(client: TestClient) -> None:
+    """The encode body referred to `#/$defs/InterventionIn`, which fuzzers cannot resolve: they skipped it."""
+    schema = client.get("/openapi.json").json()
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert "#/components/schemas/InterventionIn" in refs and "#/components/schemas/EncodeRequest" in refs
+    for ref in refs:
+        node: object = schema
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(node, dict) and part in node, ref
+            node = node[part]
