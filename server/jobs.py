@@ -43,6 +43,14 @@ def run_dir(settings: Settings, job_id: int) -> Path:
     return settings.runs_dir / str(job_id)
 
 
+def resumable(settings: Settings, job: JobRow) -> bool:
+    """Interrupted and cancelled jobs resume; a failed one too when it saved a state first (a full disk or a
+    crash after an epoch: the state is whole, files are written by rename)."""
+    if job.status in ("interrupted", "cancelled"):
+        return True
+    return job.status == "failed" and (run_dir(settings, job.id) / checkpoint.STATE).exists()
+
+
 def log_tail(path: Path, chars: int = 1500) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -119,10 +127,8 @@ class JobManager:
         return self._reload(job.id)
 
     def resume(self, job: JobRow) -> JobRow:
-        """Interrupted and cancelled jobs resume; a failed one too when it saved a state first (a full disk
-        or a crash after an epoch: the state is whole, files are written by rename)."""
         has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
-        if not (job.status in ("interrupted", "cancelled") or (job.status == "failed" and has_state)):
+        if not resumable(self.settings, job):
             raise JobStateError(
                 f"Only an interrupted or cancelled job, or a failed one that saved a state, can be resumed; "
                 f"job {job.id} is {job.status}"

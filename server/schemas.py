@@ -416,6 +416,7 @@ class JobPublic(BaseModel):
     latest: dict[str, Any] | None
     model_id: str | None
     error: str | None
+    resumable: bool = Field(False, description="POST /resume would accept it (a failed job that saved a state too)")
     created: str
     started: str | None
     finished: str | None

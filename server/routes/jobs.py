@@ -18,7 +18,7 @@ from model import checkpoint, data
 from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
-from server.jobs import JobStateError, QueueFullError, is_final, run_dir
+from server.jobs import JobStateError, QueueFullError, is_final, resumable, run_dir
 from server.registry import job_model_id
 from server.schemas import (
     JOB_FIELDS,
@@ -109,6 +109,7 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         latest=store.latest_metrics(job_id=job.id),
         model_id=job_model_id(job.id) if has_model else None,
         error=job.error,
+        resumable=resumable(settings, job),
         created=_iso(job.created) or "",
         started=_iso(job.started),
         finished=_iso(job.finished),

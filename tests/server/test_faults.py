@@ -204,6 +204,7 @@ def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: boo
         if saved:
             run_dir(settings, jid).mkdir(parents=True)
             (run_dir(settings, jid) / checkpoint.STATE).write_bytes(b"state")
+        assert c.get(f"/api/jobs/{jid}").json()["resumable"] is saved
         r = c.post(f"/api/jobs/{jid}/resume", headers=JSON)
         if saved:
             assert r.status_code == 202 and r.json()["status"] == "queued" and store.get_job(job_id=jid).resume
