@@ -8,18 +8,21 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import fastapi
 from dash import Dash
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import api as api_client
 from app import ids
 from app.layout import shell
 
 REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("drsae.dashboard")
 
 
 class _DashFirstRequest:
@@ -47,9 +50,96 @@ class _DashFirstRequest:
         await self.app(scope, receive, send)
 
 
+UPDATE = "/_dash-update-component"
+SUITES = "/_dash-component-suites/"
+
+
+async def _answer(send: Send, code: int, detail: str) -> None:
+    """The API's error shape, `{"detail": ...}`, for the dashboard's routes too."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _DashErrors:
+    """Inside Dash's middleware, which would answer any exception with its own 500: a file Dash does not serve
+    (`/_dash-component-suites/dash/x.js`, `..` paths) is a 404; any other failure a logged JSON 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as e:
+            if started or type(e).__name__ == "PreventUpdate":  # Dash's own "no change": its 204
+                raise
+            if scope["path"].startswith(SUITES):
+                await _answer(send, 404, f"Not found: {scope['path'][:200]}")
+                return
+            log.error("%s %s failed", scope.get("method"), scope["path"], exc_info=e)
+            await _answer(send, 500, f"Internal server error ({type(e).__name__}); the server log has details")
+
+
+class _DashBodyCheck:
+    """A callback request must be a JSON object naming its output: anything else is a 4xx here, before Dash
+    (which answered a text/plain or malformed body with a 500). The body is bounded by the server's limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != UPDATE or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype != b"application/json":
+            await _answer(send, 415, "Dashboard callbacks must be sent as JSON (Content-Type: application/json)")
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            parsed = json.loads(body)
+        except ValueError as e:
+            await _answer(send, 400, f"The callback body is not valid JSON ({e})")
+            return
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("output"), str):
+            await _answer(send, 400, "The callback body must be a JSON object with an 'output' string")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 def attach(api: fastapi.FastAPI) -> None:
     """Create the Dash app at "/" on `api`; the API client (app/api.py) calls `api` in-process."""
     api_client.configure(api)
+    api.add_middleware(_DashErrors)  # before Dash adds its middleware: inside it
     dash_app = Dash(
         __name__,
         server=api,
@@ -69,3 +159,4 @@ def attach(api: fastapi.FastAPI) -> None:
     # Dash keeps pages and callbacks in globals: one Dash app per process (a second attach gets no callbacks).
     importlib.import_module("app.callbacks.all")
     api.add_middleware(_DashFirstRequest, dash_app=dash_app)
+    api.add_middleware(_DashBodyCheck)

@@ -224,6 +224,14 @@ def dataset_path(name: str) -> Path:
     return data_dir() / f"{name}.npz"
 
 
+def prepared_path(name: str) -> Path:
+    """The dataset's file; a DataError naming the command that prepares it when it is not there."""
+    path = dataset_path(name)
+    if not path.exists():
+        raise DataError(f"{name} is not prepared at {path}: run `python -m model.data fetch {name}`")
+    return path
+
+
 def fetch(name: str) -> Path:
     """Prepare dataset `name` (idempotent) and return the path of its .npz."""
     if name not in DATASETS:
@@ -256,9 +264,7 @@ def load_arrays(name: str) -> dict[str, np.ndarray]:
     """The prepared uint8 images and labels, validated; a clear DataError if missing or corrupt."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    path = dataset_path(name)
-    if not path.exists():
-        raise DataError(f"{name} is not prepared at {path}: run `python -m model.data fetch {name}`")
+    path = prepared_path(name)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.config import Settings
 from server.jobs import JobManager
-from server.registry import Datasets, LoadedModel, Registry
-from server.schemas import WholeNumber
+from server.registry import Datasets, LoadedModel, ModelError, Registry
+from server.schemas import Message, WholeNumber
 from server.store import JobRow, Store
 
 
@@ -63,13 +63,21 @@ async def get_model(model_id: Annotated[str, Path(max_length=200)], registry: Re
     """The loaded model; loading (first use of a new job's model) happens off the event loop."""
     lm = registry.loaded(model_id)
     if lm is None:
-        lm = await asyncio.to_thread(registry.get, model_id)
+        try:
+            lm = await asyncio.to_thread(registry.get, model_id)
+        except ModelError as e:  # listed, but its files are broken: the folder needs fixing, not the request
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from e
     if lm is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Model not found: {model_id}")
     return lm
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+# the answers of get_model besides the route's own, for the OpenAPI document
+MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": Message, "description": "No such model"},
+    503: {"model": Message, "description": "The model's config.json or weights are broken (which, in detail)"},
+}
 
 
 def get_job(job_id: Annotated[int, Path(ge=1, le=2**62), WholeNumber], store: StoreDep) -> JobRow:

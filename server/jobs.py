@@ -43,6 +43,14 @@ def run_dir(settings: Settings, job_id: int) -> Path:
     return settings.runs_dir / str(job_id)
 
 
+def resumable(settings: Settings, job: JobRow) -> bool:
+    """Interrupted and cancelled jobs resume; a failed one too when it saved a state first (a full disk or a
+    crash after an epoch: the state is whole, files are written by rename)."""
+    if job.status in ("interrupted", "cancelled"):
+        return True
+    return job.status == "failed" and (run_dir(settings, job.id) / checkpoint.STATE).exists()
+
+
 def log_tail(path: Path, chars: int = 1500) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -73,6 +81,11 @@ def worker_alive(job: JobRow, stale_after_s: float) -> bool:
     cmd = _cmdline(job.pid)
     if cmd is not None and not ("server.worker" in cmd and str(job.id) in cmd):
         return False  # the pid was reused by another program
+    return beating(job, stale_after_s)
+
+
+def beating(job: JobRow, stale_after_s: float) -> bool:
+    """Has the job's worker written a heartbeat within `stale_after_s`? A stopped or hung one has not."""
     return job.heartbeat is not None and time.time() - job.heartbeat < stale_after_s
 
 
@@ -114,10 +127,13 @@ class JobManager:
         return self._reload(job.id)
 
     def resume(self, job: JobRow) -> JobRow:
-        if job.status not in ("interrupted", "cancelled"):
-            raise JobStateError(f"Only an interrupted or cancelled job can be resumed; job {job.id} is {job.status}")
-        self._check_queue()
         has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
+        if not resumable(self.settings, job):
+            raise JobStateError(
+                f"Only an interrupted or cancelled job, or a failed one that saved a state, can be resumed; "
+                f"job {job.id} is {job.status}"
+            )
+        self._check_queue()
         self.store.requeue(job_id=job.id, resume=has_state)
         return self._reload(job.id)
 
@@ -141,7 +157,12 @@ class JobManager:
         if self.store.failure:
             log.error("cannot recover jobs: %s", self.store.failure)
             return
-        for job in self.store.list_jobs(statuses=("running",)):
+        try:
+            running = self.store.list_jobs(statuses=("running",))
+        except StorageError as e:  # a database whose header reads but whose pages do not: start anyway
+            log.error("cannot recover jobs: %s; the job endpoints answer 503 until the file is fixed", e)
+            return
+        for job in running:
             if worker_alive(job, self.settings.stale_after_s):
                 log.info("job %d: worker %d still alive, adopted", job.id, job.pid)
             else:
@@ -174,9 +195,12 @@ class JobManager:
                 if job_id not in self.procs:  # adopted: nobody will reap it
                     self.store.finish(job_id=job_id, status="cancelled", only_if_running=True)
             self.kill_at.pop(job_id, None)
-        running = self.store.list_jobs(statuses=("running",))
-        for job in running:
-            if job.id not in self.procs and not worker_alive(job, self.settings.stale_after_s):
+        stale = self.settings.stale_after_s
+        for job in self.store.list_jobs(statuses=("running",)):
+            if job.id in self.procs:
+                if job.id not in self.kill_at and not beating(job, stale):
+                    self._hung(job)
+            elif not worker_alive(job, stale):
                 self.store.finish(
                     job_id=job.id, status="interrupted", error="the worker process disappeared", only_if_running=True
                 )
@@ -203,6 +227,16 @@ class JobManager:
             error = f"the worker exited with {how} before saving a checkpoint: {tail}"
             self.store.finish(job_id=job.id, status="failed", error=error.strip(), only_if_running=True)
 
+    def _hung(self, job: JobRow) -> None:
+        """A worker we started that is alive but sends no heartbeat (stopped, deadlocked, swapping): killed,
+        and its job interrupted, so it can be resumed and the queue moves on (reaped on a later pass)."""
+        log.warning("job %d: no heartbeat for %.0f s: killing its worker", job.id, self.settings.stale_after_s)
+        self._signal(job, signal.SIGKILL)
+        has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
+        then = "resume goes on from the last saved epoch" if has_state else "resume starts it again"
+        error = f"no heartbeat for {self.settings.stale_after_s:.0f} s (hung or stopped): the worker was killed; {then}"
+        self.store.finish(job_id=job.id, status="interrupted", error=error, only_if_running=True)
+
     def start(self, job: JobRow) -> None:
         if not self.store.claim(job_id=job.id):  # cancelled since it was listed
             return
@@ -221,7 +255,12 @@ class JobManager:
             out.mkdir(parents=True, exist_ok=True)
             with open(out / LOG_NAME, "ab") as logf:
                 proc = subprocess.Popen(
-                    cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                    cmd,
+                    cwd=REPO,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
         except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever

@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool | None = Non
         from app.dashboard import attach as attach_dashboard
 
         attach_dashboard(app)
+    web.guard(app, settings)  # outside the dashboard's middlewares: every route gets the same limits
     return app
 
 

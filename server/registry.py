@@ -24,7 +24,7 @@ import torch
 
 from model import analysis, checkpoint, data, inference
 from model import card as card_module
-from model.drsae import DrSAE
+from model.drsae import DrSAE, DrSAEConfig
 from server.config import Settings
 from server.store import StorageError, Store
 
@@ -40,6 +40,10 @@ def resolve_device(name: str) -> torch.device:
         log.warning("DRSAE_DEVICE=cuda but CUDA is not available; using the CPU")
         return torch.device("cpu")
     return torch.device(name)
+
+
+class ModelError(RuntimeError):
+    """A listed model that cannot be used: its config.json or its weights are broken; says which (a 503)."""
 
 
 def job_model_id(job_id: int) -> str:
@@ -59,10 +63,12 @@ class ModelEntry:
     mtime_ns: int  # of the weights file: the cache key
     config: dict[str, Any]
     card: dict[str, Any] | None = None  # card.json (model/card.py) when the folder has one
+    error: str | None = None  # why config.json cannot be used; the model is listed, marked, not loaded
 
     @property
     def dataset(self) -> str:
-        return str((self.config.get("train") or {}).get("dataset", "mnist"))
+        train = self.config.get("train")
+        return str(train.get("dataset", "mnist")) if isinstance(train, dict) else "mnist"
 
     @property
     def results(self) -> dict[str, Any]:
@@ -122,23 +128,33 @@ class Registry:
         self._lock = threading.RLock()
         self._key_locks: dict[tuple[str, int, str], threading.Lock] = {}
         self._role_counts: dict[tuple[Path, int], dict[str, int]] = {}  # by run folder and weights mtime
+        self._broken: dict[tuple[Path, int], str] = {}  # weights that failed to load, by folder and mtime
 
     # ---------------------------------------------------------------------------- discovery
-    def _read_config(self, run_dir: Path) -> dict[str, Any] | None:
+    def _read_config(self, run_dir: Path) -> tuple[dict[str, Any], str | None] | None:
+        """config.json and what is wrong with it (None when fine; the model section is checked by
+        DrSAEConfig); None when the folder has none."""
         p = run_dir / checkpoint.CONFIG
         try:
             mtime = p.stat().st_mtime_ns
-            hit = self._configs.get(p)
-            if hit and hit[0] == mtime:
-                return hit[1]
-            cfg = json.loads(p.read_text())
-            if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-                raise ValueError("no 'model' section")
-        except (OSError, ValueError) as e:
-            log.warning("skipping %s: unreadable %s (%s)", run_dir, checkpoint.CONFIG, e)
+        except OSError:
             return None
-        self._configs[p] = (mtime, cfg)
-        return cfg
+        hit = self._configs.get(p)
+        if hit and hit[0] == mtime:
+            return hit[1]
+        cfg: dict[str, Any] = {}
+        try:
+            found = json.loads(p.read_text())
+            if not isinstance(found, dict) or not isinstance(found.get("model"), dict):
+                raise ValueError("no 'model' section")
+            cfg = found
+            DrSAEConfig.from_dict(cfg["model"])
+            error = None
+        except (OSError, ValueError, TypeError) as e:
+            error = f"{checkpoint.CONFIG} cannot be used: {e}"
+            log.warning("model %s: %s", run_dir, error)
+        self._configs[p] = (mtime, (cfg, error))
+        return cfg, error
 
     def _entry(
         self, run_dir: Path, mid: str, source: str, job_id: int | None, name: str | None, created: float | None
@@ -148,9 +164,10 @@ class Registry:
             st = weights.stat()
         except OSError:
             return None
-        cfg = self._read_config(run_dir)
-        if cfg is None:
+        read = self._read_config(run_dir)
+        if read is None:
             return None
+        cfg, error = read
         card = self._read_card(run_dir)
         return ModelEntry(
             id=mid,
@@ -162,6 +179,7 @@ class Registry:
             mtime_ns=st.st_mtime_ns,
             config=cfg,
             card=card,
+            error=error,
         )
 
     def _read_card(self, run_dir: Path) -> dict[str, Any] | None:
@@ -209,11 +227,27 @@ class Registry:
 
     def entries(self) -> list[ModelEntry]:
         """Shipped models first, the one named DEFAULT_MODEL ahead of them (the dashboard opens the first),
-        then jobs' models, newest job first."""
+        then jobs' models, newest job first; models that cannot be used last."""
         return sorted(
             self.scan().values(),
-            key=lambda e: (e.source != "shipped", e.id != DEFAULT_MODEL, -(e.job_id or 0), e.id),
+            key=lambda e: (self.error(e) is not None, e.source != "shipped", e.id != DEFAULT_MODEL,
+                           -(e.job_id or 0), e.id),
         )
+
+    def error(self, e: ModelEntry) -> str | None:
+        """Why the model cannot be used (its config, or weights that failed to load); None when fine."""
+        return e.error or self._broken.get((e.path, e.mtime_ns))
+
+    def _load(self, e: ModelEntry, device: torch.device | str) -> DrSAE:
+        """The weights, or ModelError naming what is wrong; a failure is remembered for the listing."""
+        problem = self.error(e)
+        if problem is None:
+            try:
+                return checkpoint.load(e.path, device)
+            except (checkpoint.CheckpointError, ValueError, OSError) as err:
+                problem = self._broken[(e.path, e.mtime_ns)] = f"the weights cannot be loaded: {err}"
+                log.warning("model %s: %s", e.id, problem)
+        raise ModelError(f"Model {e.id} cannot be used: {problem}")
 
     def entry(self, model_id: str) -> ModelEntry | None:
         with self._lock:
@@ -251,7 +285,7 @@ class Registry:
             lm = self._loaded.get(model_id)
             if lm is not None and lm.entry.mtime_ns == e.mtime_ns:
                 return lm
-            model = checkpoint.load(e.path, self.device)
+            model = self._load(e, self.device)
             model.requires_grad_(False)
             lm = LoadedModel(e, model, analysis.unit_roles(model))
             self._loaded[model_id] = lm
@@ -284,7 +318,7 @@ class Registry:
             lm = self.get(entries[0].id)
             if lm is not None:
                 self.test_pass(lm)
-        except (checkpoint.CheckpointError, data.DataError, ValueError, OSError) as err:
+        except (ModelError, data.DataError, ValueError, OSError) as err:
             log.warning("cannot warm model %s: %s", entries[0].id, err)
             return None
         return entries[0].id
@@ -310,8 +344,8 @@ class Registry:
         if hit is None:
             lm = self.loaded(e.id)
             try:
-                roles = lm.roles["role"] if lm else analysis.unit_roles(checkpoint.load(e.path))["role"]
-            except (checkpoint.CheckpointError, ValueError, OSError) as err:
+                roles = lm.roles["role"] if lm else analysis.unit_roles(self._load(e, "cpu"))["role"]
+            except (ModelError, ValueError) as err:
                 log.warning("cannot read the unit roles of %s: %s", e.id, err)
                 return None
             hit = self._role_counts[key] = {r: int((roles == r).sum()) for r in analysis.ROLES}

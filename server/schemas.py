@@ -63,8 +63,8 @@ class ModelSummary(BaseModel):
     id: str
     name: str
     dataset: str
-    hidden_units: int
-    iterations: int
+    hidden_units: int | None = Field(description="null when the model's config.json cannot be used")
+    iterations: int | None
     test_error: float | None = Field(description="% on the test set; null when unknown")
     val_error: float | None
     source: Source
@@ -73,6 +73,10 @@ class ModelSummary(BaseModel):
     class_names: list[str] = Field(description="what each class is called, in class order")
     item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
     roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")
+    error: str | None = Field(
+        None, description="why the model cannot be used (a broken config.json or weights file); its endpoints "
+        "answer 503 with the same words; null when it can"
+    )
     shows_paper_structure: bool | None = Field(
         None,
         description="every sign of the paper's part/categorical structure met on the test set, from the model's "
@@ -412,6 +416,7 @@ class JobPublic(BaseModel):
     latest: dict[str, Any] | None
     model_id: str | None
     error: str | None
+    resumable: bool = Field(False, description="POST /resume would accept it (a failed job that saved a state too)")
     created: str
     started: str | None
     finished: str | None

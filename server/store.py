@@ -7,6 +7,7 @@ transaction behind. Times are unix seconds (REAL); JSON columns hold the trainin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 FINAL = ("finished", "failed", "cancelled", "interrupted")
+BUSY_MS = 15000  # how long a statement waits for another process's lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -102,17 +104,27 @@ def _guarded(write: bool) -> Callable[[Callable[Concatenate[Store, P], R]], Call
     def wrap(fn: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
         @functools.wraps(fn)
         def guarded(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+            held = getattr(self._local, "db", None)  # a call made inside another call keeps its connection
             try:
-                result = fn(self, *args, **kwargs)
+                if held is None:
+                    self._local.db = self._checkout()
+                try:
+                    result = fn(self, *args, **kwargs)
+                finally:
+                    if held is None and getattr(self._local, "db", None) is not None:
+                        self._checkin(self._local.db)
+                        self._local.db = None
             except StorageError as e:
                 self.failure = str(e)
                 raise
             except (sqlite3.Error, OSError) as e:
                 err = StorageError(_cause(e), self.path)
                 self.failure = str(err)
+                self.locked = getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
                 raise err from e
             if write:
                 self.failure = None
+                self.locked = False
             return result
 
         return guarded
@@ -126,8 +138,13 @@ def _cause(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+POOL_SIZE = 8  # open connections at most, whatever the number of threads (each holds three files)
+
+
 class Store:
-    """One SQLite database; a connection per thread (sqlite3 objects must stay in their thread).
+    """One SQLite database. Each call takes a connection from a pool of at most POOL_SIZE and gives it back:
+    with one per thread, the 40 threads of the server's pool and those that came and went each kept theirs
+    (240 open files after bursts of requests). A connection is used by one thread at a time.
 
     A database that cannot be opened (read-only or missing folder) does not stop the server: every call
     raises StorageError naming the path until the folder is fixed, and `failure` says what went wrong."""
@@ -137,36 +154,71 @@ class Store:
         self._local = threading.local()
         self._ready = False
         self.failure: str | None = None  # the last storage error, until a write succeeds
+        self.locked = False  # that error was another process's lock: it may be gone (see recheck)
+        self._idle: list[sqlite3.Connection] = []
+        self._opened = 0
+        self._cv = threading.Condition()
         try:
-            self._conn()
+            self._checkin(self._checkout())
         except StorageError as e:
             self.failure = str(e)
 
     def _open(self) -> sqlite3.Connection:
         # autocommit (isolation_level=None): each statement is its own transaction
-        db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=15000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         return db
 
     def _conn(self) -> sqlite3.Connection:
+        """The connection of the current call; outside one (scripts, tests) this thread keeps one."""
         db = getattr(self._local, "db", None)
         if db is None:
-            try:
-                if not self._ready:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = self._open()
-                if not self._ready:
-                    db.executescript(_SCHEMA)
-                    self._ready = True
-            except (sqlite3.Error, OSError) as e:
-                if db is not None:
-                    db.close()
-                raise StorageError(f"cannot open the job database: {_cause(e)}", self.path) from e
-            self._local.db = db
+            db = self._local.db = self._checkout()
         return db
+
+    def _checkout(self) -> sqlite3.Connection:
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._idle or self._opened < POOL_SIZE, BUSY_MS / 1000):
+                raise StorageError(f"all {POOL_SIZE} database connections stayed busy", self.path)
+            if self._idle:
+                return self._idle.pop()
+            self._opened += 1
+        db = None
+        try:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._open()
+            if not self._ready:
+                db.executescript(_SCHEMA)
+                self._ready = True
+            return db
+        except (sqlite3.Error, OSError) as e:
+            if db is not None:
+                db.close()
+            with self._cv:
+                self._opened -= 1
+                self._cv.notify()
+            raise StorageError(f"cannot open the job database: {_cause(e)}", self.path) from e
+
+    def _checkin(self, db: sqlite3.Connection) -> None:
+        if db.in_transaction:  # a statement that failed halfway must not leave the next caller in its transaction
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        with self._cv:
+            self._idle.append(db)
+            self._cv.notify()
+
+    def reset(self) -> None:
+        """Close the idle connections: the next calls open new ones (after the database was replaced)."""
+        with self._cv:
+            for db in self._idle:
+                db.close()
+            self._opened -= len(self._idle)
+            self._idle.clear()
+            self._cv.notify_all()
 
     # ------------------------------------------------------------------------------------ jobs
     @_guarded(write=True)
@@ -266,6 +318,18 @@ class Store:
             "WHERE id = ?",
             (int(resume), job_id),
         )
+
+    @_guarded(write=True)
+    def recheck(self) -> None:
+        """Take the write lock, waiting at most 0.1 s: success clears a remembered "database is locked"
+        once the lock is gone, without waiting for the next real write."""
+        db = self._conn()
+        db.execute("PRAGMA busy_timeout=100")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
     # --------------------------------------------------------------------------------- metrics
     @_guarded(write=True)

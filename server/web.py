@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,8 +65,19 @@ class FastJSONResponse(JSONResponse):
 
 
 # ------------------------------------------------------------------------------- middleware
-class TimingMiddleware:
-    """Adds `X-Process-Time` (ms) and `Server-Timing: app;dur=...` from request start to response start."""
+# Sent with every response, the dashboard's included (docs/hardening.md): no framing by other sites (a framed
+# Training page was one click from starting a job), no MIME sniffing, no full URLs to other sites.
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class HeadersMiddleware:
+    """Adds the security headers, `X-Process-Time` (ms) and `Server-Timing: app;dur=...` (request start to
+    response start) to every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -80,6 +92,8 @@ class TimingMiddleware:
             if message["type"] == "http.response.start":
                 ms = f"{(time.perf_counter() - start) * 1000:.3f}"
                 headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 headers.append((b"x-process-time", ms.encode()))
                 headers.append((b"server-timing", f"app;dur={ms}".encode()))
                 message = {**message, "headers": headers}
@@ -151,8 +165,8 @@ class BodyLimitMiddleware:
     408 when a body does not arrive within `timeout_s` (a client that never finishes would otherwise hold
     a connection and a task for ever).
 
-    An /api body is read up to the limit before the app sees it, then replayed; memory is bounded by the
-    limit. Other paths are left alone (the dashboard's middleware reads its own bodies).
+    Every body, the dashboard's included, is read up to the limit before the app sees it, then replayed;
+    memory is bounded by the limit.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
@@ -167,11 +181,6 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not scope.get("path", "").startswith("/api/"):
-            # Dash's middleware (outside this one) reads the bodies of its own routes before this sees them;
-            # other routes read none
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -225,6 +234,78 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+# ----------------------------------------------------------------------------------- bodies
+MAX_ERRORS = 20  # problems a 422 lists: a body of 100k unknown keys is one mistake, not a 9 MB answer
+INLINE_BODY_BYTES = 16 * 1024  # smaller bodies are validated on the event loop: too small to hold it up
+# object members in one body; the largest valid one (encode with 1024 interventions) has about 4,100
+MAX_MEMBERS = 5000
+M = TypeVar("M", bound=BaseModel)
+_BODY_MODELS: dict[str, type[BaseModel]] = {}  # request bodies parsed by parse_json, for the OpenAPI document
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` of a route whose body `parse_json` reads: the model's schema in components, where
+    its references resolve."""
+    _BODY_MODELS[model.__name__] = model
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def parse_json(request: Request, model: type[M]) -> M:
+    """The body as `model`, by pydantic-core's JSON parser. A large body is checked and validated in a
+    worker thread, and one with more than MAX_MEMBERS object members is refused before pydantic builds an
+    error per member (that alone held the event loop for seconds)."""
+    body = await request.body()
+    if len(body) <= INLINE_BODY_BYTES:
+        return _validate(model, body)
+    return await asyncio.to_thread(_validate_large, model, body)
+
+
+def _validate(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body or b"null")
+    except ValidationError as e:
+        raise _request_error(e, body) from None
+
+
+def _validate_large(model: type[M], body: bytes) -> M:
+    try:
+        parsed = orjson.loads(body) if orjson is not None else json.loads(body)
+    except ValueError:
+        return _validate(model, body)  # says where the JSON breaks
+    if _members(parsed, MAX_MEMBERS) > MAX_MEMBERS:
+        raise RequestValidationError(
+            [{"type": "too_many_members", "loc": ("body",), "msg": f"more than {MAX_MEMBERS} object members"}]
+        )
+    return _validate(model, body)
+
+
+def _members(value: Any, limit: int) -> int:
+    """Object members in a parsed JSON value, counted up to just past `limit`."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        v = stack.pop()
+        if isinstance(v, dict):
+            count += len(v)
+            stack.extend(x for x in v.values() if isinstance(x, dict | list))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, dict | list))
+    return count
+
+
+def _request_error(e: ValidationError, body: bytes) -> RequestValidationError:
+    """FastAPI's shape (locations under "body"); invalid JSON names the character, as FastAPI's does."""
+    errors = e.errors(include_url=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        try:
+            json.loads(body)
+        except ValueError as bad:
+            pos, why = getattr(bad, "pos", None), getattr(bad, "msg", str(bad))
+            loc = ("body", pos) if pos is not None else ("body",)
+            return RequestValidationError([{"type": "json_invalid", "loc": loc, "msg": why, "ctx": {"error": why}}])
+    return RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in errors[:MAX_ERRORS]])
+
+
 # ----------------------------------------------------------------------------------- errors
 def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
@@ -240,14 +321,14 @@ def _line(e: dict[str, Any]) -> str:
 
 
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one readable line per problem (the contract's plain `detail`) plus the structured list.
-    The offending input is not echoed back: it may be a whole image."""
-    raw = list(exc.errors())
-    errors = [{k: v for k, v in e.items() if k not in ("input", "url", "ctx")} for e in raw]
+    """422 with one readable line per problem (the contract's plain `detail`) plus the structured list, at
+    most MAX_ERRORS of them. The offending input is not echoed back: it may be a whole image."""
+    raw = exc.errors()
+    errors = [{k: v for k, v in e.items() if k not in ("input", "url", "ctx")} for e in raw[:MAX_ERRORS]]
     shown = raw[:5]
     text = "; ".join(_line(e) for e in shown)
-    if len(errors) > len(shown):
-        text += f"; and {len(errors) - len(shown)} more"
+    if len(raw) > len(shown):
+        text += f"; and {len(raw) - len(shown)} more" if len(raw) < MAX_ERRORS else "; and more"
     return JSONResponse({"detail": f"Invalid request: {text}", "errors": jsonable_encoder(errors)}, status_code=422)
 
 
@@ -290,15 +371,20 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
                         status_code=500)
 
 
+def guard(app: FastAPI, settings: Settings) -> None:
+    """The middlewares every route passes: called last, so they sit outside the dashboard's own (headers
+    outermost, so the timing covers the limits, then the Host/Origin check, then the body limits)."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(HeadersMiddleware)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    """Middlewares (timing outermost, so it times the limits too), error handlers and the OpenAPI fixes."""
+    """Error handlers and the OpenAPI fixes (the middlewares come from `guard`, after the dashboard)."""
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(StorageError, storage_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, server_error)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
-    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(TimingMiddleware)
 
     default_openapi = app.openapi
 
@@ -315,6 +401,11 @@ def install(app: FastAPI, settings: Settings) -> None:
                 },
                 "required": ["detail"],
             }
+            components = schema["components"]["schemas"]
+            for name, model in _BODY_MODELS.items():  # bodies parse_json reads, with their nested models
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(body.pop("$defs", {}))
+                components[name] = body
             if settings.token is None:  # nothing needs the bearer token: the schema must not ask for it
                 schema.get("components", {}).pop("securitySchemes", None)
                 for ops in schema.get("paths", {}).values():

@@ -54,13 +54,21 @@ async def refresh_models(_n: int | None, _dirty: Any, search: str | None, curren
         models = await api.models()
     except api.ApiError as e:
         return no_update, no_update, no_update, "models unavailable", f"Could not load the models: {e.detail}"
+    models, notice = usable(models)
     url_model = (parse_qs((search or "").lstrip("?")).get("model") or [None])[0]
     value = choose_model(models, url_model, current, from_url=ctx.triggered_id == ids.URL)
     placeholder = "choose a model" if models else "no models yet"
     if models == known and value == current:
-        return no_update, no_update, no_update, placeholder, ""
+        return no_update, no_update, no_update, placeholder, notice
     options = [{"label": model_label(m), "value": m["id"]} for m in models]
-    return options, value, models, placeholder, ""
+    return options, value, models, placeholder, notice
+
+
+def usable(models: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The models that can be opened, and a line naming those the API marks as broken (and why)."""
+    broken = [m for m in models if m.get("error")]
+    notice = "; ".join(f"Model {m['id']} cannot be used: {m['error']}" for m in broken)
+    return [m for m in models if not m.get("error")], notice
 
 
 clientside_callback(

@@ -13,7 +13,6 @@ from app import api, figures, ids
 from app.training_form import form, range_hint
 
 ACTIVE = ("queued", "running")
-RESUMABLE = ("interrupted", "cancelled")
 
 
 def _in_range(x: float, r: dict[str, Any]) -> bool:
@@ -148,7 +147,7 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]],
     prevent_initial_call=True,
 )
 async def cancel_or_resume(_cancel: list[int | None], _resume: list[int | None], token: str | None) -> Any:
-    """Cancel a queued/running job, or resume an interrupted/cancelled one from its last checkpoint."""
+    """Cancel a queued/running job, or resume a resumable one from its last checkpoint."""
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         return no_update, no_update, no_update, no_update
     job_id = int(ctx.triggered_id["index"])
@@ -174,7 +173,7 @@ def pending_message(pending: dict[str, Any] | None, jobs: list[dict[str, Any]]) 
     status = job["status"]
     if pending["verb"] == "cancel" and status not in ACTIVE:
         return f"Job {job['id']} {status}."
-    if pending["verb"] == "resume" and status not in ("queued", *RESUMABLE):
+    if pending["verb"] == "resume" and status != "queued" and not job.get("resumable"):
         return f"Job {job['id']} resumed: {status}."
     return None
 
@@ -274,7 +273,7 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
             html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
             if j["status"] in ACTIVE
             else html.Button("Resume", id={"type": ids.JOB_RESUME, "index": j["id"]}, className="btn btn-small")
-            if j["status"] in RESUMABLE
+            if j.get("resumable")  # the API says (a failed job that saved a state resumes too)
             else html.Span(),
         ],
     )

@@ -6,8 +6,8 @@ The input is pixels (`image`: a drawing, an upload) or a reference to a stored d
 
 This is the hot path (the dashboard calls it on every stroke), so the body is parsed by pydantic-core's
 JSON parser straight into EncodeRequest instead of FastAPI's stdlib json.loads + validation (784 floats:
-about 0.8 ms saved), and the result is written by orjson from numpy arrays. The OpenAPI schema of the body
-is declared by hand below, so /docs and the schemathesis test see the same contract.
+about 0.8 ms saved; server/web.py `parse_json`), and the result is written by orjson from numpy arrays. The
+OpenAPI schema of the body is declared with `json_body`, so /docs and the schemathesis test see the same contract.
 """
 
 from __future__ import annotations
@@ -17,25 +17,24 @@ from dataclasses import asdict
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from model import data
 from model.inference import Intervention
 from server import preprocess
-from server.deps import ModelDep
+from server.deps import MODEL_RESPONSES, ModelDep
 from server.images import ImageError, decode_png_data_url
 from server.registry import Datasets, encode
 from server.schemas import EncodeRequest, EncodeResult, Message
-from server.web import FastJSONResponse
+from server.web import FastJSONResponse, json_body, parse_json
 
 router = APIRouter(
     prefix="/api/models",
     tags=["encode"],
-    responses={400: {"model": Message, "description": "The body cannot be parsed"}},
+    responses={
+        400: {"model": Message, "description": "The body cannot be parsed"},
+        503: MODEL_RESPONSES[503],
+    },
 )
-_BODY_SCHEMA = EncodeRequest.model_json_schema()
-_OPENAPI_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}}
 
 
 def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
@@ -72,26 +71,17 @@ def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     return preprocess.fit_canvas(img)
 
 
-async def parse_body(request: Request) -> EncodeRequest:
-    body = await request.body()
-    try:
-        return EncodeRequest.model_validate_json(body or b"null")
-    except ValidationError as e:
-        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-        raise RequestValidationError(errors) from e
-
-
 @router.post(
     "/{model_id}/encode",
     response_model=EncodeResult,
     response_class=FastJSONResponse,
-    responses={404: {"model": Message, "description": "No such model"}},
-    openapi_extra=_OPENAPI_BODY,
+    responses={404: MODEL_RESPONSES[404]},
+    openapi_extra=json_body(EncodeRequest),
 )
 async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
     """A few hundred microseconds of numpy and torch for one image: run inline (a thread hop would cost
     as much as the work)."""
-    req = await parse_body(request)
+    req = await parse_json(request, EncodeRequest)
     img = req.image if req.image is not None else stored_digit(request.app.state.drsae.datasets, req)
     try:
         # a PNG costs up to tens of milliseconds to decode: in a worker thread, so other requests go on

@@ -3,6 +3,7 @@ read-only var folder leaves the API up but jobs unstorable: status 'degraded', w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -18,6 +19,9 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 def storage_problem(settings: Settings, store: Store) -> str | None:
     """What is wrong with the job storage now, naming the path; None when it looks fine."""
+    if store.failure and store.locked:  # a lock may be gone since: look again (still locked: still reported)
+        with contextlib.suppress(StorageError):
+            store.recheck()
     if store.failure:
         return store.failure
     var = settings.var_dir

@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from model import checkpoint, data
 from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
-from server.jobs import JobStateError, QueueFullError, is_final, run_dir
+from server.jobs import JobStateError, QueueFullError, is_final, resumable, run_dir
 from server.registry import job_model_id
 from server.schemas import (
     JOB_FIELDS,
@@ -36,6 +36,7 @@ from server.schemas import (
     WholeNumber,
 )
 from server.store import JobRow, Store
+from server.web import json_body, parse_json
 
 router = APIRouter(
     prefix="/api/jobs", tags=["jobs"], responses={400: {"model": Message, "description": "The body cannot be parsed"}}
@@ -108,10 +109,19 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         latest=store.latest_metrics(job_id=job.id),
         model_id=job_model_id(job.id) if has_model else None,
         error=job.error,
+        resumable=resumable(settings, job),
         created=_iso(job.created) or "",
         started=_iso(job.started),
         finished=_iso(job.finished),
     )
+
+
+async def job_body(request: Request) -> JobCreate:
+    """The body, parsed by server/web.py (large ones off the event loop) rather than by FastAPI on it."""
+    return await parse_json(request, JobCreate)
+
+
+JobBody = Annotated[JobCreate, Depends(job_body)]
 
 
 @router.post(
@@ -119,15 +129,17 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     dependencies=[TokenDep],
+    openapi_extra=json_body(JobCreate),
     responses={
         **AUTH,
         **GUARD,
         **QUEUE_FULL,
         **STORAGE,
+        409: {"model": Message, "description": "The dataset is not prepared (the command that prepares it in detail)"},
         422: {"model": Message, "description": "Invalid hyperparameters"},
     },
 )
-def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
     overrides: dict[str, Any] = {
         JOB_FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }
@@ -143,6 +155,10 @@ def create_job(body: JobCreate, jobs: JobsDep, store: StoreDep, settings: Settin
         cfg = preset(body.preset, dataset=body.dataset, device=settings.device, threads=1, **overrides)
     except ValueError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid training configuration: {e}") from e
+    try:  # refused now, not accepted and then failed in the worker
+        data.prepared_path(cfg.dataset)
+    except data.DataError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
     images = train_images(cfg)
     if cfg.batch_size > images:
         raise HTTPException(

@@ -11,13 +11,13 @@ from fastapi import APIRouter, HTTPException, status
 from model import card as card_module
 from model import checkpoint, data
 from model.analysis import ROLES
-from server.deps import ModelDep, RegistryDep, StoreDep
+from server.deps import MODEL_RESPONSES, ModelDep, RegistryDep, StoreDep
 from server.registry import LoadedModel, ModelEntry, Registry
 from server.schemas import Evaluation, Message, ModelDetail, ModelsPublic, ModelSummary, RoleCounts
 from server.web import FastJSONResponse
 
 router = APIRouter(prefix="/api/models", tags=["models"])
-NOT_FOUND = {404: {"model": Message, "description": "No such model"}}
+NOT_FOUND = MODEL_RESPONSES
 
 
 def iso(t: float | None) -> str | None:
@@ -41,14 +41,15 @@ def class_names(dataset: str, n_classes: int) -> list[str]:
     return list(names) if len(names) == n_classes else [str(i) for i in range(n_classes)]
 
 
-def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
-    m = e.config["model"]
+def summary(e: ModelEntry, roles: dict[str, int] | None = None, error: str | None = None) -> ModelSummary:
+    """A listing row; a model whose config is broken (e.error) shows no sizes, only its error."""
+    m = e.config.get("model", {}) if e.error is None else {}
     return ModelSummary(
         id=e.id,
         name=e.name,
-        dataset=e.dataset,
-        hidden_units=int(m.get("n_hidden", 0)),
-        iterations=int(m.get("T", 0)),
+        dataset=e.dataset if e.error is None else "",
+        hidden_units=m.get("n_hidden"),
+        iterations=m.get("T"),
         test_error=_error(e.results.get("test_error")),
         val_error=_error(e.results.get("val_error")),
         source="job" if e.source == "job" else "shipped",
@@ -58,12 +59,17 @@ def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
         item_noun=data.ITEM_NOUN.get(e.dataset, "image"),
         roles=RoleCounts(**roles) if roles else None,
         shows_paper_structure=shows_paper_structure(e),
+        error=error or e.error,
     )
 
 
 @router.get("", response_model=ModelsPublic)
 def list_models(registry: RegistryDep) -> ModelsPublic:
-    items = [summary(e, registry.role_counts(e)) for e in registry.entries()]
+    items = [
+        summary(e, registry.role_counts(e) if e.error is None else None, registry.error(e))
+        for e in registry.entries()
+    ]
+    items.sort(key=lambda m: m.error is not None)  # weights found broken while counting roles go last too
     return ModelsPublic(data=items, count=len(items))
 
 

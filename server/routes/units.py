@@ -10,13 +10,13 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from model import data
 from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE
-from server.deps import ModelDep, RegistryDep
+from server.deps import MODEL_RESPONSES, ModelDep, RegistryDep
 from server.images import filter_png
 from server.registry import LoadedModel, Registry
 from server.schemas import Message, UnitDetail, UnitsPublic, WholeNumber
 from server.web import FastJSONResponse
 
-router = APIRouter(prefix="/api/models", tags=["units"])
+router = APIRouter(prefix="/api/models", tags=["units"], responses={503: MODEL_RESPONSES[503]})
 N_DIGITS = 12
 N_CONNECTIONS = 20
 HIST_BINS = 30

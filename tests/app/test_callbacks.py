@@ -160,3 +160,28 @@ def test_the_first_compare_list_selects_the_model_the_url_names():
     assert compare_options(MODELS, "b", [], {"compare": "b"})[1:] == (None, no_update)
     _, value, placeholder = compare_options(MODELS, "a", [], {"compare": "gone"})
     assert value is None and "'gone'" in placeholder
+
+
+def test_broken_models_are_left_out_of_the_picker_and_named():
+    from app.callbacks.shell import usable
+
+    rows = [*MODELS, {"id": "bad", "name": "bad", "error": "the weights cannot be loaded: truncated"}]
+    kept, notice = usable(rows)
+    assert [m["id"] for m in kept] == ["a", "b"]
+    assert notice == "Model bad cannot be used: the weights cannot be loaded: truncated"
+    assert usable(MODELS) == (MODELS, "")
+
+
+def test_the_resume_button_follows_the_api():
+    """A failed job that saved a state is resumable too: the API's `resumable` decides, not a status list."""
+    from app import ids
+    from app.callbacks.training import _job_row
+
+    def buttons(job: dict) -> list[str]:
+        row = _job_row({"id": 3, "name": "j", "epoch": 1, "total_epochs": 4, "progress": 0.25, "error": None,
+                        "config": {}, "latest": None, **job}, selected=False)
+        return [c.id["type"] for c in row.children if isinstance(getattr(c, "id", None), dict)]
+
+    assert ids.JOB_RESUME in buttons({"status": "failed", "resumable": True})
+    assert ids.JOB_RESUME not in buttons({"status": "failed", "resumable": False})
+    assert ids.JOB_CANCEL in buttons({"status": "running", "resumable": False})

@@ -14,8 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model import checkpoint
+from server import store as store_module
 from server.jobs import JobManager, run_dir
-from server.store import Store
+from server.store import StorageError, Store
 from tests.helpers import tiny_run
 from tests.server.conftest import JSON, create_app, make_settings, needs_mnist, wait_for
 
@@ -46,8 +47,11 @@ def test_a_worker_killed_outright_is_interrupted_and_resumable(client: TestClien
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            start_new_session=True, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
@@ -104,7 +108,7 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         assert c.post("/api/jobs", json=SMOKE).status_code == 202
         Store(settings.db_path)  # schema in place; now every new connection sees a full disk
         monkeypatch.setattr(Store, "_open", full_disk)
-        c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()  # drop the open connections
+        c.app.state.drsae.store.reset()  # drop the open connections
         codes = []
         for _ in range(50):
             r = c.post("/api/jobs", json={**SMOKE, "name": "x" * 64})  # the longest name allowed
@@ -118,6 +122,109 @@ def test_a_full_disk_gives_503_and_health_reports_it(tmp_path: Path, monkeypatch
         assert h["status"] == "degraded" and "disk is full" in h["storage"]
         assert c.get("/api/models").status_code == 200  # reading goes on
         monkeypatch.setattr(Store, "_open", real_open)  # space again: the next write clears the report
-        c.app.state.drsae.store._local = type(c.app.state.drsae.store._local)()
+        c.app.state.drsae.store.reset()
         assert c.post("/api/jobs", json=SMOKE).status_code == 202
         assert c.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_corrupt_job_database_does_not_stop_the_server(tmp_path: Path) -> None:
+    """An intact header with garbage pages after it: the server starts, models stay browsable, the job
+    endpoints answer 503 naming the file, health says degraded."""
+    tiny_run(tmp_path / "models", hidden=8, T=2, name="tiny")
+    settings = make_settings(tmp_path, max_jobs=0)
+    store = Store(settings.db_path)
+    for _ in range(20):
+        store.create_job(name="j" * 60, config={"pad": "x" * 500}, total_epochs=3)
+    store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._conn().close()
+    raw = bytearray(settings.db_path.read_bytes())
+    page = 4096  # SQLite's default page size: the first page (the header and the schema) stays whole
+    raw[page:] = bytes((i * 151 + 7) % 256 for i in range(len(raw) - page))
+    settings.db_path.write_bytes(bytes(raw))
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/models").json()["count"] == 1
+        for r in (c.get("/api/jobs"), c.get("/api/jobs/1"), c.post("/api/jobs", json=SMOKE)):
+            assert r.status_code == 503, r.text
+            assert "malformed" in r.json()["detail"] and str(settings.db_path) in r.json()["detail"]
+        h = c.get("/api/health").json()
+        assert h["status"] == "degraded" and str(settings.db_path) in h["storage"]
+
+
+def test_a_hung_worker_is_killed_and_its_job_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -STOP: the process lives but its heartbeat goes stale. The stale-heartbeat rule applies to the
+    workers this server started too: killed, the job interrupted and resumable, the next job starts."""
+    settings = make_settings(tmp_path, max_jobs=1, stale_after_s=5.0)
+    store = Store(settings.db_path)
+    jobs = JobManager(settings, store)
+    hung = store.create_job(name="hung", config={}, total_epochs=3)
+    waiting = store.create_job(name="next", config={}, total_epochs=3)
+    proc = _sleeper()
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        _tick_past_a_hung_worker(jobs, store, proc, hung, waiting, monkeypatch)
+    finally:
+        proc.kill()  # a stopped process would outlive the test
+        proc.wait(5)
+
+
+def _tick_past_a_hung_worker(
+    jobs: JobManager,
+    store: Store,
+    proc: subprocess.Popen[bytes],
+    hung: int,
+    waiting: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store.claim(job_id=hung)
+    jobs.procs[hung] = proc
+    store.mark_started(job_id=hung, pid=proc.pid)
+    started: list[int] = []
+    monkeypatch.setattr(jobs, "start", lambda j: started.append(j.id))
+    jobs.tick()  # a fresh heartbeat: left alone
+    assert store.get_job(job_id=hung).status == "running" and started == []
+    store._conn().execute("UPDATE jobs SET heartbeat = heartbeat - 60 WHERE id = ?", (hung,))
+    jobs.tick()
+    assert proc.wait(5) == -signal.SIGKILL
+    j = store.get_job(job_id=hung)
+    assert j.status == "interrupted" and "no heartbeat" in j.error
+    assert started == [waiting]
+    jobs.tick()  # reaped without touching the final status
+    assert hung not in jobs.procs and store.get_job(job_id=hung).status == "interrupted"
+    assert jobs.resume(j).status == "queued"
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: bool) -> None:
+    """A full disk after an epoch was saved: the job failed, but its state on disk is whole."""
+    settings = make_settings(tmp_path, max_jobs=0)
+    with TestClient(create_app(settings)) as c:
+        store = c.app.state.drsae.store
+        jid = store.create_job(name="enospc", config={}, total_epochs=3)
+        store.finish(job_id=jid, status="failed", error="OSError: [Errno 28] No space left on device")
+        if saved:
+            run_dir(settings, jid).mkdir(parents=True)
+            (run_dir(settings, jid) / checkpoint.STATE).write_bytes(b"state")
+        assert c.get(f"/api/jobs/{jid}").json()["resumable"] is saved
+        r = c.post(f"/api/jobs/{jid}/resume", headers=JSON)
+        if saved:
+            assert r.status_code == 202 and r.json()["status"] == "queued" and store.get_job(job_id=jid).resume
+        else:
+            assert r.status_code == 409 and "saved a state" in r.json()["detail"]
+
+
+def test_health_rechecks_a_remembered_storage_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"database is locked" must clear once the lock is gone, not only at the next job write."""
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        store = c.app.state.drsae.store
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        store.reset()
+        monkeypatch.setattr(store_module, "BUSY_MS", 50)  # a write that times out on that lock
+        with pytest.raises(StorageError, match="locked"):
+            store.create_job(name="locked", config={}, total_epochs=1)
+        h = c.get("/api/health").json()
+        assert h["status"] == "degraded" and "locked" in h["storage"]
+        other.execute("ROLLBACK")
+        other.close()
+        h = c.get("/api/health").json()
+        assert h["status"] == "ok" and h["storage"] is None

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server import main as server_main
+from server import web
 from server.config import LOOPBACK_HOSTS, Settings
 from server.images import MAX_PNG_SIDE, ImageError, decode_png_data_url
 from server.routes import encode as encode_route
@@ -265,3 +266,109 @@ def test_docs_pages_use_local_assets(client: TestClient) -> None:
             assert url in html, (page, name)
             r = client.get(url)
             assert r.status_code == 200 and len(r.content) > 10_000, url
+
+
+def test_a_job_for_an_unprepared_dataset_is_refused(client: TestClient, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRSAE_DATA_DIR", str(tmp_path / "no-data"))
+    r = client.post("/api/jobs", json=SMOKE)
+    assert r.status_code == 409 and "python -m model.data fetch mnist" in r.json()["detail"], r.text
+    assert client.get("/api/jobs").json()["count"] == 0
+
+
+# ------------------------------------------------------------------------------ large bodies
+def _unknown_keys(n: int, **fields: object) -> bytes:
+    return json.dumps({**fields, **{f"k{i}": 0 for i in range(n)}}).encode()
+
+
+@pytest.mark.parametrize("path", ["/api/jobs", "/api/models/tiny/encode"])
+def test_a_body_of_many_unknown_keys_gets_a_short_422(client: TestClient, path: str) -> None:
+    """100k unknown keys (1.3 MB) used to cost seconds on the event loop and answer 9 MB."""
+    r = client.post(path, content=_unknown_keys(100_000, **SMOKE), headers=JSON)
+    assert r.status_code == 422 and len(r.content) < 2000, len(r.content)
+    assert "more than 5000 object members" in r.json()["detail"]
+    r = client.post(path, content=_unknown_keys(3000, **SMOKE), headers=JSON)  # under the cap: listed, capped
+    assert r.status_code == 422 and len(r.json()["errors"]) == web.MAX_ERRORS and "and more" in r.json()["detail"]
+    assert len(r.content) < 5000
+
+
+def test_large_bodies_are_validated_off_the_event_loop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = web._validate
+
+    def slow(model: type, body: bytes) -> object:
+        time.sleep(1.5)
+        return real(model, body)
+
+    monkeypatch.setattr(web, "_validate", slow)
+    body = _unknown_keys(3000, **SMOKE)
+    post = lambda: client.post("/api/jobs", content=body, headers=JSON)  # noqa: E731
+    assert assert_health_answers_during(client, post, 0.3).status_code == 422
+
+
+# -------------------------------------------------------------------------------- bad models
+def _break(run: Path, how: str) -> None:
+    weights = run / "model.safetensors"
+    if how == "config":
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["model"]["n_hidden"] = "x"
+        (run / "config.json").write_text(json.dumps(cfg))
+    elif how == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif how == "empty":
+        weights.write_bytes(b"")
+    else:
+        weights.write_bytes(b"not a safetensors file at all, just garbage" * 10)
+
+
+BROKEN = ("config", "truncated", "empty", "garbage")
+
+
+def test_broken_model_folders_are_listed_with_their_error(tmp_path: Path) -> None:
+    """One bad folder used to make GET /api/models a 500 for every model, and a bad weights file a 500 on
+    every endpoint of its model: the good ones are listed first, each bad one marked, its endpoints 503."""
+    from tests.helpers import tiny_run
+
+    tiny_run(tmp_path / "models", hidden=8, T=2, name="good")
+    for how in BROKEN:
+        _break(tiny_run(tmp_path / "models", hidden=8, T=2, name=f"bad-{how}"), how)
+    with TestClient(create_app(make_settings(tmp_path, max_jobs=0))) as c:
+        r = c.get("/api/models")
+        assert r.status_code == 200, r.text
+        rows = {m["id"]: m for m in r.json()["data"]}
+        assert r.json()["data"][0]["id"] == "good" and rows["good"]["error"] is None
+        assert "n_hidden must be a positive integer" in rows["bad-config"]["error"]
+        assert rows["bad-config"]["hidden_units"] is None
+        assert "truncated" in rows["bad-truncated"]["error"]
+        for how in BROKEN:
+            mid = f"bad-{how}"
+            assert rows[mid]["error"], mid
+            img = [[0.0] * 28 for _ in range(28)]
+            for r in (c.get(f"/api/models/{mid}"), c.get(f"/api/models/{mid}/units"),
+                      c.post(f"/api/models/{mid}/encode", json={"image": img})):
+                assert r.status_code == 503, (mid, r.status_code, r.text)
+                assert r.json()["detail"].startswith(f"Model {mid} cannot be used"), r.text
+        assert c.get("/api/models/good/units").status_code == 200
+
+
+def test_every_openapi_reference_resolves_at_the_document_root(client: TestClient) -> None:
+    """The encode body referred to `#/$defs/InterventionIn`, which fuzzers cannot resolve: they skipped it."""
+    schema = client.get("/openapi.json").json()
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert "#/components/schemas/InterventionIn" in refs and "#/components/schemas/EncodeRequest" in refs
+    for ref in refs:
+        node: object = schema
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(node, dict) and part in node, ref
+            node = node[part]

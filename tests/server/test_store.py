@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -70,3 +71,38 @@ def test_two_connections_in_two_threads_see_each_others_writes(tmp_path: Path) -
     t.start()
     t.join()
     assert [r["epoch"] for r in s.metrics(job_id=j)] == [1, 2, 3, 4, 5]
+
+
+def _open_files(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd).startswith(str(path)):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def test_connections_are_bounded_whatever_the_threads(tmp_path: Path) -> None:
+    """40 threads reading at once (a burst of GET /api/jobs/1) share at most POOL_SIZE connections."""
+    s = Store(tmp_path / "jobs.sqlite")
+    jid = s.create_job(name="a", config={}, total_epochs=1)
+    ready, done = threading.Barrier(41), threading.Event()
+
+    def reader() -> None:
+        assert s.get_job(job_id=jid) is not None
+        ready.wait(10)
+        done.wait(10)  # alive, as a pool thread is, while the files are counted
+
+    threads = [threading.Thread(target=reader) for _ in range(40)]
+    for t in threads:
+        t.start()
+    ready.wait(10)
+    try:
+        assert _open_files(s.path) <= 2 * 8  # POOL_SIZE connections, each with the database and its WAL
+    finally:
+        done.set()
+        for t in threads:
+            t.join(10)
