@@ -16,8 +16,8 @@ ALLOWED = {
     | {"orjson"},
     "report": {"report", "model", "plotly", "numpy", "torch"},
 }
-# The entry point mounts the dashboard beside the API; the CLI's progress bar uses rich when it is installed.
-EXCEPTIONS = {"server/main.py": {"app"}, "model/progress.py": {"rich"}}
+# The entry point mounts the dashboard beside the API.
+EXCEPTIONS = {"server/main.py": {"app"}}
 
 
 def top_level_imports(path: Path) -> set[str]:
