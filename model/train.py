@@ -16,6 +16,7 @@ metrics.jsonl and state.pt (for --resume). Ctrl-C or SIGTERM stops after the cur
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -160,8 +161,9 @@ class Member:
     out_dir: Path
     state: TrainState
     model: DrSAE
-    session_start: float = 0.0
+    session_start: float = 0.0  # this process's start, and the epoch it started from (for ETAs)
     session_epoch0: int = 0
+    started: float = 0.0  # when the run began, earlier sessions of a resumed run included
     summary: dict[str, Any] | None = None  # set when the member ends
 
     @property
@@ -560,6 +562,34 @@ def constant_step_inputs(engine: Engine, cfgs: Sequence[TrainConfig], supervised
     }
 
 
+def end_epoch(
+    m: Member, run: Run, opt: PopulationOptimizer, j: int, lr: float, train_m: dict[str, float],
+    epoch_seconds: float, bar: progress.ConsoleProgress | None, label: str, on_row: ProgressFn | None,
+) -> str | None:
+    """Member m (index j in the population) finished an epoch: count it, and on rank 0 evaluate, keep the
+    best model, log the row, save the resume state. Returns why the member ends now, if it does."""
+    phase = m.phase
+    m.state.epoch += 1
+    m.state.step += run.steps_per_epoch
+    m.state.samples += run.steps_per_epoch * run.images_per_step
+    m.state.seconds = time.time() - m.started
+    if run.rank != 0:
+        return None
+    val_m, test_m = evaluate_and_checkpoint(m, run)
+    row = epoch_row(m, run, phase, lr, train_m, val_m, test_m, epoch_seconds)
+    checkpoint.append_metrics(m.out_dir, row)
+    save_resume_state(m, run, opt, j)
+    print_epoch(row, m.total_epochs, label)
+    if on_row:
+        on_row(row)
+    if bar:
+        bar.epoch_done(m, row)
+    bad = diverged(train_m, val_m)
+    if bad:
+        m.summary = diverged_summary(m, run, bad)
+    return bad or stop_reason_after(m)
+
+
 # ------------------------------------------------------------------------------------- the loop
 def check_population(cfgs: Sequence[TrainConfig]) -> None:
     keys = {population_key(c) for c in cfgs}
@@ -615,9 +645,12 @@ def train_population(
 
     now = time.time()
     for m in members:
-        m.session_start, m.session_epoch0 = now, m.state.epoch
-    started = {id(m): now - m.state.seconds for m in members}
+        m.session_start, m.session_epoch0, m.started = now, m.state.epoch, now - m.state.seconds
     alive = list(members)
+
+    def label(m: Member) -> str:
+        return f"[{m.out_dir.name}] " if len(members) > 1 else ""
+
     bar = progress.ConsoleProgress(run.steps_per_epoch, run.images_per_step, len(members)) if (
         progress_bar and rank == 0 and sys.stderr.isatty()
     ) else None
@@ -643,37 +676,17 @@ def train_population(
                         bar.update(i + 1, step.stats)
                 epoch_seconds = time.time() - t0
                 train_ms = train_metrics(step.take_stats(), run)
-                ends: list[bool] = []
                 if bar:
                     bar.clear()
-                for j, m in enumerate(alive):
-                    phase, lr = m.phase, float(base[-1, j])
-                    m.state.epoch += 1
-                    m.state.step += run.steps_per_epoch
-                    m.state.samples += run.steps_per_epoch * run.images_per_step
-                    m.state.seconds = time.time() - started[id(m)]
-                    reason = None
-                    if rank == 0:  # evaluate, keep the best model, log, and decide whether to stop
-                        val_m, test_m = evaluate_and_checkpoint(m, run)
-                        row = epoch_row(m, run, phase, lr, train_ms[j], val_m, test_m, epoch_seconds)
-                        checkpoint.append_metrics(m.out_dir, row)
-                        save_resume_state(m, run, opt, j)
-                        print_epoch(row, m.total_epochs, f"[{m.out_dir.name}] " if len(members) > 1 else "")
-                        if on_progress:
-                            on_progress(members.index(m), row)
-                        if bar:
-                            bar.epoch_done(m, row)
-                        bad = diverged(train_ms[j], val_m)
-                        reason = bad or stop_reason_after(m)
-                        if bad:
-                            m.summary = diverged_summary(m, run, bad)
-                    ends.append(reason is not None)
-                    if reason and m.summary is None:
-                        m.state.extra["stop_reason"] = reason
-                ends = agree(ends, world_size)
-                for m, end in zip(alive, ends, strict=True):
+                reasons = [
+                    end_epoch(m, run, opt, j, float(base[-1, j]), train_ms[j], epoch_seconds, bar, label(m),
+                              functools.partial(on_progress, members.index(m)) if on_progress else None)
+                    for j, m in enumerate(alive)
+                ]
+                ends = agree([r is not None for r in reasons], world_size)
+                for m, end, reason in zip(alive, ends, reasons, strict=True):
                     if end and m.summary is None:
-                        m.summary = final_summary(m, run, m.state.extra.pop("stop_reason", "completed"))
+                        m.summary = final_summary(m, run, reason or "completed")
                 if any(ends):  # the others go on as a smaller population
                     keep = [j for j, end in enumerate(ends) if not end]
                     alive = [alive[j] for j in keep]
