@@ -118,6 +118,10 @@ JOBS_FOLLOW = "jobs-follow"  # the clientside callback that opens and closes the
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
 JOB_RESUME = "job-resume"  # pattern-matching type, index = job id
 JOB_SELECT = "job-select"  # pattern-matching type, index = job id
+JOB_ROW = "job-row"  # pattern-matching type, index = job id
+JOB_DETAIL = "job-detail"  # pattern-matching type, index = job id
+JOB_PROGRESS = "job-progress"  # pattern-matching type, index = job id
+JOBS_SHAPE = "jobs-shape"  # [[id, status], ...]: the rows and their buttons; the list is redrawn when it changes
 SELECTED_JOB = "selected-job"
 TRAINING_CURVES = "training-curves"
 ROLE_CURVES = "role-curves"

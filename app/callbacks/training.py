@@ -248,11 +248,24 @@ def job_detail(j: dict[str, Any]) -> str:
     return detail
 
 
-def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+def _progress(j: dict[str, Any]) -> html.Div:
     pct = 100 * float(j.get("progress") or 0)
-    detail = job_detail(j)
     return html.Div(
-        className=f"job-row status-{j['status']}{' selected' if selected else ''}",
+        className="progress",
+        role="progressbar",
+        **{"aria-valuenow": f"{pct:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"},
+        children=html.Div(className="progress-fill", style={"width": f"{pct:.1f}%"}),
+    )
+
+
+def _row_class(j: dict[str, Any], selected: bool) -> str:
+    return f"job-row status-{j['status']}{' selected' if selected else ''}"
+
+
+def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+    return html.Div(
+        id={"type": ids.JOB_ROW, "index": j["id"]},
+        className=_row_class(j, selected),
         **{"data-job": str(j["id"]), "data-status": j["status"]},
         children=[
             html.Button(
@@ -264,13 +277,8 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
                 className="job-select",
                 title="Plot this job's curves",
             ),
-            html.Div(
-                className="progress",
-                role="progressbar",
-                **{"aria-valuenow": f"{pct:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"},
-                children=html.Div(className="progress-fill", style={"width": f"{pct:.1f}%"}),
-            ),
-            html.Span(detail, className="job-detail"),
+            html.Div(_progress(j), id={"type": ids.JOB_PROGRESS, "index": j["id"]}),
+            html.Span(job_detail(j), id={"type": ids.JOB_DETAIL, "index": j["id"]}, className="job-detail"),
             html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
             if j["status"] in ACTIVE
             else html.Button("Resume", id={"type": ids.JOB_RESUME, "index": j["id"]}, className="btn btn-small")
@@ -280,16 +288,54 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
     )
 
 
+def jobs_shape(jobs: list[dict[str, Any]] | None) -> list[list[Any]]:
+    """What decides the rows and their buttons: each job's id and status, in order."""
+    return [[j["id"], j["status"]] for j in jobs or []]
+
+
+@callback(
+    Output(ids.JOBS_SHAPE, "data"),
+    Input(ids.JOBS_STORE, "data"),
+    State(ids.JOBS_SHAPE, "data"),
+)
+def shape_of_jobs(jobs: list[dict[str, Any]] | None, shown: list[list[Any]] | None) -> Any:
+    shape = jobs_shape(jobs)
+    return shape if shape != shown else no_update
+
+
 @callback(
     Output(ids.JOBS_TABLE, "children"),
-    Input(ids.JOBS_STORE, "data"),
-    Input(ids.SELECTED_JOB, "data"),
+    Input(ids.JOBS_SHAPE, "data"),
+    State(ids.JOBS_STORE, "data"),
+    State(ids.SELECTED_JOB, "data"),
 )
-def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
+def render_jobs(_shape: Any, jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
+    """The rows, drawn again only when a job comes, goes or changes status: an epoch's progress updates the
+    row in place (update_rows), so the Cancel button under the pointer stays the same element."""
     if not jobs:
         return html.P("No jobs yet.", className="help")
     chosen = selected if selected is not None else jobs[0]["id"]
     return [_job_row(j, j["id"] == chosen) for j in jobs]
+
+
+@callback(
+    Output({"type": ids.JOB_ROW, "index": ALL}, "className"),
+    Output({"type": ids.JOB_PROGRESS, "index": ALL}, "children"),
+    Output({"type": ids.JOB_DETAIL, "index": ALL}, "children"),
+    Input(ids.JOBS_STORE, "data"),
+    Input(ids.SELECTED_JOB, "data"),
+    State({"type": ids.JOB_ROW, "index": ALL}, "id"),
+)
+def update_rows(jobs: list[dict[str, Any]] | None, selected: int | None, row_ids: list[dict[str, Any]]) -> Any:
+    """Progress, detail and selection of the rows on the page, from the latest job list."""
+    by_id = {j["id"]: j for j in jobs or []}
+    chosen = selected if selected is not None else (jobs[0]["id"] if jobs else None)
+    shown = [by_id.get(r["index"]) for r in row_ids]
+    return (
+        [_row_class(j, j["id"] == chosen) if j else no_update for j in shown],
+        [_progress(j) if j else no_update for j in shown],
+        [job_detail(j) if j else no_update for j in shown],
+    )
 
 
 # Follow the active jobs' event streams: static/jobs.js.
