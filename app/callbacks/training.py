@@ -3,6 +3,7 @@ job's progress comes on the API's event stream (static/jobs.js), which refreshes
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -24,6 +25,20 @@ def _in_range(x: float, r: dict[str, Any]) -> bool:
     return above and below
 
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a JSON-like number: no nan, inf or 1_000
+
+
+def parse_number(v: Any) -> float | None:
+    """A form field's number, or None when the text is not one (as typed: '1e', '--5' and '1e-' are not)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    text = str(v).strip()
+    x = float(text) if NUMBER.fullmatch(text) else None
+    return x if x is not None and math.isfinite(x) else None  # 1e999 reads as inf
+
+
 def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Form values -> (JobCreate body, {field: error}) with the API's served ranges, so that a body this
     accepts is not refused for range. Empty fields are left out (the preset decides)."""
@@ -36,10 +51,9 @@ def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[
         v = values.get(name)
         if v is None or v == "":
             continue
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            errors[name] = "must be a number"
+        x = parse_number(v)
+        if x is None:
+            errors[name] = "must be a number, such as 0.02 or 2e-3"
             continue
         if r["integer"] and x != int(x):
             errors[name] = "must be a whole number"

@@ -7,7 +7,7 @@ import pytest
 from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
-from app.callbacks.training import job_detail, validate_job
+from app.callbacks.training import job_detail, parse_number, validate_job
 from server.routes.jobs import job_options
 
 OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
@@ -160,3 +160,10 @@ def test_the_first_compare_list_selects_the_model_the_url_names():
     assert compare_options(MODELS, "b", [], {"compare": "b"})[1:] == (None, no_update)
     _, value, placeholder = compare_options(MODELS, "a", [], {"compare": "gone"})
     assert value is None and "'gone'" in placeholder
+
+
+def test_form_numbers_are_read_as_typed() -> None:
+    for text, x in (("0.02", 0.02), (" 2e-3 ", 0.002), ("+5", 5.0), (".5", 0.5), ("7.", 7.0), (3, 3.0)):
+        assert parse_number(text) == x, text
+    for text in ("1e", "--5", "1e-", "nan", "inf", "1_000", "0x10", "", "1e999", True):
+        assert parse_number(text) is None, text

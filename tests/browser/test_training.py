@@ -159,3 +159,17 @@ def test_cancel_is_not_replaced_under_the_pointer_while_the_job_runs(page: Brows
     page.page.mouse.up()
     page.page.wait_for_selector(f'{row}[data-status="cancelled"]', timeout=60_000)
     assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("typed", ["1e", "--5", "1e-"])
+def test_a_half_typed_number_is_refused_not_replaced_by_the_preset(page: BrowserPage, typed: str):
+    """What the browser cannot read as a number must not become an empty field (the preset's value): it is
+    refused beside the field and Start stays disabled."""
+    page.goto("/training?model=tiny")
+    field(page, "learning_rate").wait_for(timeout=15_000)
+    page.page.wait_for_function("!document.getElementById('start-job-button').disabled", timeout=15_000)
+    field(page, "learning_rate").press_sequentially(typed)
+    error = page.page.locator(".field", has=field(page, "learning_rate")).locator(".field-error")
+    error.filter(has_text="must be a number").wait_for(timeout=10_000)
+    assert page.page.evaluate("document.getElementById('start-job-button').disabled")
+    assert field(page, "learning_rate").input_value() == typed
