@@ -63,6 +63,7 @@ class ModelSummary(BaseModel):
     id: str
     name: str
     dataset: str
+    dataset_title: str = Field(description="how people write the dataset's name: 'MNIST', 'Fashion-MNIST'")
     hidden_units: int
     iterations: int
     test_error: float | None = Field(description="% on the test set; null when unknown")
@@ -203,9 +204,25 @@ class EncodeRequest(Strict):
         return self
 
 
+class StoredInput(BaseModel):
+    """Where an input encoded by reference comes from, named in its own dataset's words: it may be another
+    dataset than the model's."""
+
+    dataset: str
+    title: str = Field(description="how people write the dataset's name: 'MNIST'")
+    split: str
+    index: int
+    item_noun: str = Field(description="what one image of that dataset is: 'digit', 'item'")
+    label: int
+    label_name: str = Field(description="the label in that dataset's class names")
+
+
 class EncodeResult(BaseModel):
     model_id: str
     iterations: int
+    dataset: str = Field(description="the dataset the model was trained on")
+    class_names: list[str] = Field(description="the model's class names: what prediction and probabilities name")
+    source: StoredInput | None = Field(None, description="the stored input, when encoded by reference")
     input: list[list[float]] = Field(description="28x28 in [0, 1]: what the model saw, before L2 normalisation")
     z: list[list[float]] = Field(description="T x hidden_units: z(1) ... z(T)")
     probabilities: list[list[float]] = Field(description="T x 10: softmax of the classifier applied to z(t)")

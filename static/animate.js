@@ -46,6 +46,8 @@
   }
   const colorOf = (c) => (S.units && S.units.class_colors ? S.units.class_colors[c] : null) || "#111";
   const nameOf = (c) => (S.units && S.units.class_names ? S.units.class_names[c] : String(c));
+  /* A class in an encode answer's words: each answer carries its model's class names. */
+  const outName = (enc, c) => (enc && enc.class_names ? enc.class_names[c] : nameOf(c));
 
   function drawGrid(canvasId, img) {
     const c = document.getElementById(canvasId);
@@ -156,7 +158,7 @@
         let best = 0;
         for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
         const el = document.getElementById(I.PROB_AT_T);
-        if (el) el.textContent = `at t = ${ti}: ${nameOf(best)} with p = ${(p[best] * 100).toFixed(1)}%`;
+        if (el) el.textContent = `at t = ${ti}: ${outName(S.enc, best)} with p = ${(p[best] * 100).toFixed(1)}%`;
       }
       S.sliderEcho = ti;
       setProps(I.ITERATION_SLIDER, { value: ti });
@@ -340,18 +342,16 @@
     requestAnimationFrame(() => setTimeout(runLater, 0));
     drawGrid(I.INPUT_CANVAS, enc.input);
     const pred = document.getElementById(I.PREDICTION);
-    const predText = nameOf(enc.prediction);
+    const predText = outName(enc, enc.prediction);
     if (pred) {
       pred.textContent = predText;
       pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
     }
     setProps(I.PREDICTION, { children: predText });
-    const noun = (S.units && S.units.item_noun) || "digit";
     const cap = document.getElementById(I.DIGIT_CAPTION);
-    let label = S.source && S.source.kind === "digit" && enc.label !== null && enc.label !== undefined
-      ? `test ${noun} ${S.source.index}, true label ${nameOf(enc.label)}`
+    let label = S.source && S.source.kind === "digit" && enc.source ? sourceCaption(enc)
       : S.source && S.source.kind === "upload" ? "your PNG" : "your drawing";
-    if (S.interventions.length && S.base) label += ` · before the interventions: ${nameOf(S.base.prediction)}`;
+    if (S.interventions.length && S.base) label += ` · before the interventions: ${outName(S.base, S.base.prediction)}`;
     if (cap) cap.textContent = label;
     S.shownT = null;
     if (D.steer) D.steer.refresh();
@@ -361,6 +361,16 @@
     } else {
       play(true);
     }
+  }
+
+  /* A stored input's caption, in its own dataset's names; one from another dataset than the model's says so
+   * (its label is not one of the model's classes). */
+  function sourceCaption(enc) {
+    const src = enc.source;
+    const own = `test ${src.item_noun} ${src.index}, true label ${src.label_name}`;
+    if (src.dataset === enc.dataset) return own;
+    const modelTitle = (S.units && S.units.dataset_title) || enc.dataset;
+    return `${src.title} ${own} · not from ${modelTitle}, the dataset this model was trained on`;
   }
 
   /* Encode one input ({image} or a stored digit {dataset, split, index}) with the current interventions. */
@@ -428,7 +438,7 @@
 
   Object.assign(D, {
     renderFrame, play, pause, step, encode, highlightUnit, rerun, syncUrl, status, drawGrid, placeOverlays,
-    formatInterventions, parseInterventions, colorOf, nameOf,
+    formatInterventions, parseInterventions, colorOf, nameOf, outName,
     /* Replace the interventions and re-run the current input. */
     setInterventions(ivs) {
       S.interventions = ivs.slice();

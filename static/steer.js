@@ -160,13 +160,13 @@
         return D().status(`Could not encode with ${id}: ${r.detail}`);
       }
       const c = (s.compare = r.data);
-      if (pred) pred.textContent = D().nameOf(c.prediction);
+      if (pred) pred.textContent = D().outName(c, c.prediction); // the compared model's own class names
       const g = gd(I.COMPARE_PROBS);
       if (g && window.Plotly) {
         const ts = [...Array(c.iterations).keys()].map((i) => i + 1);
         const traces = [];
         for (let k = 0; k < c.probabilities[0].length; k++) {
-          traces.push({ x: ts, y: c.probabilities.map((p) => p[k]), name: D().nameOf(k), mode: "lines+markers",
+          traces.push({ x: ts, y: c.probabilities.map((p) => p[k]), name: D().outName(c, k), mode: "lines+markers",
             line: { color: D().colorOf(k), width: 2 }, marker: { size: 5 } });
         }
         await window.Plotly.react(g, traces, {

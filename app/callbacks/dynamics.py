@@ -44,7 +44,12 @@ def iterations_of(models: list[dict[str, Any]] | None, model_id: str | None) -> 
 
 
 def slim_units(
-    payload: dict[str, Any], model_id: str, T: int, class_names: list[str] | None = None, item_noun: str = "digit"
+    payload: dict[str, Any],
+    model_id: str,
+    T: int,
+    class_names: list[str] | None = None,
+    item_noun: str = "digit",
+    dataset_title: str = "MNIST",
 ) -> dict[str, Any]:
     """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order,
     and the class names and colours (app/figures.py holds the palette; the browser gets it from here)."""
@@ -56,6 +61,7 @@ def slim_units(
         "class_names": class_names or list(figures.DIGIT_NAMES),
         "class_colors": list(figures.CLASS_COLORS),
         "item_noun": item_noun,
+        "dataset_title": dataset_title,
         "units": {
             str(u["index"]): {k: u[k] for k in ("index", "role", "class", "angle", "c_norm", "decoder_png")}
             for u in units
@@ -102,7 +108,7 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
         return None, msg, msg, msg, no_update, no_update, *wording
     units = payload["data"]
     return (
-        slim_units(payload, model_id, T, names, noun),
+        slim_units(payload, model_id, T, names, noun, str(model_of(models, model_id).get("dataset_title") or "")),
         figures.heatmap_figure(units, None, T, names),
         figures.curves_figure(units, None, T, names),
         figures.probabilities_figure(None, T, names),

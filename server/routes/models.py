@@ -47,6 +47,7 @@ def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
         id=e.id,
         name=e.name,
         dataset=e.dataset,
+        dataset_title=data.TITLES.get(e.dataset, e.dataset),
         hidden_units=int(m.get("n_hidden", 0)),
         iterations=int(m.get("T", 0)),
         test_error=_error(e.results.get("test_error")),

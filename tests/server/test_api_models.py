@@ -175,6 +175,23 @@ def test_encode_by_reference_equals_encoding_the_pixels(client: TestClient) -> N
 
 
 @needs_mnist
+def test_encode_names_outputs_with_the_models_classes_and_the_input_with_its_own(settings: Settings) -> None:
+    """A Fashion-MNIST model shown an MNIST digit: its outputs carry its class names, the input its dataset's."""
+    tiny_run(settings.models_dir, hidden=16, T=3, name="fashion", dataset="fashion-mnist")
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/api/models/fashion/encode", json={"dataset": "mnist", "index": 0, "preprocess": "none"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["dataset"] == "fashion-mnist" and body["class_names"] == list(data.CLASS_NAMES["fashion-mnist"])
+        label = int(data.load_arrays("mnist")["test_y"][0])
+        assert body["source"] == {"dataset": "mnist", "title": "MNIST", "split": "test", "index": 0,
+                                  "item_noun": "digit", "label": label, "label_name": str(label)}
+        drawn = c.post("/api/models/fashion/encode", json={"image": digit().tolist()}).json()
+        assert drawn["source"] is None and drawn["class_names"][9] == "Ankle boot"
+        assert c.get("/api/models/fashion").json()["dataset_title"] == "Fashion-MNIST"
+
+
+@needs_mnist
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
