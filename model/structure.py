@@ -125,7 +125,7 @@ def evaluate_run(run_dir: Path, split: str) -> dict[str, Any]:
         logits = torch.cat([model(s.x[i : i + 2000]).logits for i in range(0, len(s), 2000)])
     error = 100.0 * (logits.argmax(1) != s.y).double().mean().item()
     m = measure(model, s.x)
-    return {"run": str(run_dir), "split": split, "error": error, **m, "verdicts": verdicts(m)}
+    return {"run": str(run_dir), "split": split, "images": len(s), "error": error, **m, "verdicts": verdicts(m)}
 
 
 def choose(results: list[dict[str, Any]]) -> dict[str, Any] | None:
