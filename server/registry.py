@@ -55,7 +55,7 @@ class ModelEntry:
     source: str  # "shipped" | "job"
     job_id: int | None
     name: str
-    created: float  # unix seconds: weights mtime (shipped) or the job's finish time
+    created: float | None  # unix seconds: when the weights were saved (their header), or the job's finish time
     mtime_ns: int  # of the weights file: the cache key
     config: dict[str, Any]
     card: dict[str, Any] | None = None  # card.json (model/card.py) when the folder has one
@@ -158,7 +158,7 @@ class Registry:
             source=source,
             job_id=job_id,
             name=name or str(cfg.get("name") or mid),
-            created=created if created is not None else st.st_mtime,
+            created=created if created is not None else checkpoint.saved_at(weights),  # never the file's mtime
             mtime_ns=st.st_mtime_ns,
             config=cfg,
             card=card,

@@ -70,7 +70,10 @@ class ModelSummary(BaseModel):
     val_error: float | None
     source: Source
     job_id: int | None
-    created: str = Field(description="ISO 8601")
+    created: str | None = Field(
+        description="ISO 8601: when the model was trained (its weights saved, or its job finished), from its own "
+        "record; null when the record does not say (weights saved before it was kept)"
+    )
     class_names: list[str] = Field(description="what each class is called, in class order")
     item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
     roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")

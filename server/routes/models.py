@@ -54,7 +54,7 @@ def summary(e: ModelEntry, roles: dict[str, int] | None = None) -> ModelSummary:
         val_error=_error(e.results.get("val_error")),
         source="job" if e.source == "job" else "shipped",
         job_id=e.job_id,
-        created=iso(e.created) or "",
+        created=iso(e.created),
         class_names=class_names(e.dataset, int(m.get("n_classes", 10))),
         item_noun=data.ITEM_NOUN.get(e.dataset, "image"),
         roles=RoleCounts(**roles) if roles else None,
