@@ -78,7 +78,7 @@ def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     # an array is (28, 28) in [0, 1] already: the schema checked shape and range
     img = decode_png_data_url(img) if isinstance(img, str) else img
     if req.preprocess == "center":
-        return preprocess.center_digit(img)
+        return preprocess.center_digit(preprocess.remove_background(img))
     if preprocess.bounding_box(img) is None:
         raise ValueError("the image is blank: draw a digit first")
     return preprocess.fit_canvas(img)
