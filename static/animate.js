@@ -242,14 +242,18 @@
     renderFrame(Math.round(S.t) + delta);
   }
 
-  /* Page state (model, digit, t) in the URL, without a navigation. */
+  /* Page state (model, input, t) in the URL, without a navigation. A drawing or an upload goes in as the
+   * 28x28 image the model saw (packDrawing), so the link replays it. */
   function syncUrl() {
     if (window.location.pathname !== "/") return;
     const q = new URLSearchParams(window.location.search);
     if (S.units) q.set("model", S.units.model_id);
     if (S.source && S.source.kind === "digit") q.set("digit", S.source.ref);
     else q.delete("digit");
+    if (S.source && S.source.kind !== "digit" && S.enc && S.enc.input) q.set("draw", packDrawing(S.enc.input));
+    else q.delete("draw");
     if (!S.playing && S.enc) q.set("t", String(Math.round(S.t)));
+    else q.delete("t");
     const iv = formatInterventions(S.interventions);
     if (iv) q.set("iv", iv);
     else q.delete("iv");
@@ -257,6 +261,32 @@
     else q.delete("compare");
     const url = `${window.location.pathname}?${q.toString()}`;
     if (url !== window.location.pathname + window.location.search) window.history.replaceState(window.history.state, "", url);
+  }
+
+  /* A 28x28 image in [0, 1] as 16 grey levels, two pixels a byte, in URL-safe base64 (523 characters). */
+  const SIDE = 28, LEVELS = 15;
+  function packDrawing(img) {
+    const bytes = new Uint8Array((SIDE * SIDE) / 2);
+    const q = (i) => Math.max(0, Math.min(LEVELS, Math.round(img[Math.floor(i / SIDE)][i % SIDE] * LEVELS)));
+    for (let b = 0; b < bytes.length; b++) bytes[b] = (q(2 * b) << 4) | q(2 * b + 1);
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  /* packDrawing's inverse; null for text that is not one. */
+  function unpackDrawing(text) {
+    let raw;
+    try {
+      raw = atob(String(text || "").replace(/-/g, "+").replace(/_/g, "/"));
+    } catch (e) {
+      return null;
+    }
+    if (raw.length !== (SIDE * SIDE) / 2) return null;
+    const img = [...Array(SIDE)].map(() => new Array(SIDE).fill(0));
+    for (let b = 0; b < raw.length; b++) {
+      const v = raw.charCodeAt(b);
+      img[Math.floor((2 * b) / SIDE)][(2 * b) % SIDE] = (v >> 4) / LEVELS;
+      img[Math.floor((2 * b + 1) / SIDE)][(2 * b + 1) % SIDE] = (v & 15) / LEVELS;
+    }
+    return img;
   }
 
   /* Interventions in the URL: "unit:value:from-to" joined by ","; bad entries are dropped. */
@@ -350,11 +380,13 @@
     setProps(I.PREDICTION, { children: predText });
     const cap = document.getElementById(I.DIGIT_CAPTION);
     let label = S.source && S.source.kind === "digit" && enc.source ? sourceCaption(enc)
-      : S.source && S.source.kind === "upload" ? "your PNG" : "your drawing";
+      : S.source && S.source.kind === "upload" ? "your PNG"
+        : S.source && S.source.shared ? "a drawing from a link (as the model saw it, in 16 grey levels)" : "your drawing";
     if (S.interventions.length && S.base) label += ` · before the interventions: ${outName(S.base, S.base.prediction)}`;
     if (cap) cap.textContent = label;
     S.shownT = null;
     if (D.steer) D.steer.refresh();
+    syncUrl(); // the URL names the new input now, not when playback ends
     if (opts.initialT) {
       pause();
       renderFrame(Math.min(T, opts.initialT));
@@ -438,7 +470,7 @@
 
   Object.assign(D, {
     renderFrame, play, pause, step, encode, highlightUnit, rerun, syncUrl, status, drawGrid, placeOverlays,
-    formatInterventions, parseInterventions, colorOf, nameOf, outName,
+    formatInterventions, parseInterventions, packDrawing, unpackDrawing, colorOf, nameOf, outName,
     /* Replace the interventions and re-run the current input. */
     setInterventions(ivs) {
       S.interventions = ivs.slice();
@@ -462,6 +494,9 @@
       S.seq++;
       pause();
       S.drawing = null;
+      S.source = null; // nothing shown: the URL names no input
+      S.current = null;
+      syncUrl();
       const pred = document.getElementById(I.PREDICTION);
       if (pred) pred.textContent = "–";
       const cap = document.getElementById(I.DIGIT_CAPTION);
@@ -488,9 +523,19 @@
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         if (D.canvas) D.canvas.clear(false);
       }
+      if (S.initialT === null && encStore && encStore.draw && !S.source) {
+        // a shared link's drawing: the 28x28 image the model saw, encoded as it is
+        const img = unpackDrawing(encStore.draw);
+        if (img) {
+          S.source = { kind: "drawn", shared: true };
+          S.current = { input: { image: img }, preprocess: "none" };
+        } else {
+          status("The drawing in this link cannot be read: draw one or pick a test digit.");
+        }
+      }
       S.initialT = S.initialT === null ? initialT || 0 : S.initialT;
-      if (S.source && S.source.kind === "drawn" && S.drawing) {
-        encode({ image: S.drawing }, "center", {});
+      if (S.source && S.source.kind !== "digit" && S.current) {
+        encode(S.current.input, S.current.preprocess, { initialT }); // a drawing or an upload, on this model
       } else if (S.source && S.source.kind === "digit") {
         encode(digitInput(S.source), "none", { initialT });
       } else if (digit) {

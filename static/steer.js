@@ -115,6 +115,9 @@
         class_names: s.units.class_names, prediction: e.prediction, decision_iteration: e.decision_iteration,
         probabilities: e.probabilities, z: e.z };
       if (out.source && out.source.image) out.source = { ...out.source, image: undefined };
+      // the image the model saw and the body that encodes it again (POST /api/models/{id}/encode)
+      out.input = e.input;
+      out.replay = { image: e.input, preprocess: "none", interventions: e.interventions, reconstructions: false };
       return download(exportName("json"), JSON.stringify(out, null, 1), "application/json");
     }
     const n = e.z[0].length;

@@ -70,10 +70,10 @@ def intro() -> html.Details:
 
 def layout(
     model: str | None = None, digit: str | None = None, t: str | None = None, iv: str | None = None,
-    compare: str | None = None, **_: object,
+    compare: str | None = None, draw: str | None = None, **_: object,
 ) -> html.Div:
-    """Page state (model, digit, t, interventions, compared model) comes from the URL query, so a view can
-    be shared."""
+    """Page state (model, digit or drawing, t, interventions, compared model) comes from the URL query, so a
+    view can be shared. A drawing is packed by static/animate.js (packDrawing) and only read there."""
     try:
         t0 = int(t) if t is not None else None
     except ValueError:
@@ -83,9 +83,12 @@ def layout(
         className="dynamics",
         children=[
             dcc.Store(id=ids.UNITS_STORE),
-            dcc.Store(id=ids.DIGIT_REF, data=digit or "test:0"),
+            dcc.Store(id=ids.DIGIT_REF, data=digit or (None if draw else "test:0")),
             dcc.Store(id=ids.DIGIT_STORE),
-            dcc.Store(id=ids.ENCODE_STORE, data={"initial_t": t0, "iv": iv or "", "compare": compare or ""}),
+            dcc.Store(
+                id=ids.ENCODE_STORE,
+                data={"initial_t": t0, "iv": iv or "", "compare": compare or "", "draw": "" if digit else draw or ""},
+            ),
             dcc.Store(id=ids.INTRO_CLOSED, storage_type="local"),
             intro(),
             html.Div(
