@@ -64,6 +64,7 @@ ABLATE_BUTTON = "ablate-button"
 CLAMP_BUTTON = "clamp-button"
 CLAMP_VALUE = "clamp-value"
 FROM_ITERATION = "from-iteration"
+ERROR_SUFFIX = "-error"  # a field's message slot beside it: the field's id plus this
 ABLATE_CLASS = "ablate-class"
 ABLATE_CLASS_BUTTON = "ablate-class-button"
 INTERVENTIONS = "interventions"

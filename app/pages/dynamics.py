@@ -68,6 +68,11 @@ def intro() -> html.Details:
     )
 
 
+def field_error(field_id: str) -> html.Span:
+    """The message slot beside a steering field (static/steer.js writes into it)."""
+    return html.Span(id=field_id + ids.ERROR_SUFFIX, className="field-error inline-error", role="alert")
+
+
 def layout(
     model: str | None = None, digit: str | None = None, t: str | None = None, iv: str | None = None,
     compare: str | None = None, draw: str | None = None, **_: object,
@@ -341,14 +346,15 @@ def unit_card() -> html.Section:
                                     "unit ",
                                     dcc.Input(
                                         id=ids.UNIT_INPUT,
-                                        type="number",
-                                        min=0,
-                                        step=1,
+                                        type="text",  # read as typed: static/steer.js refuses "1.5" and says why
+                                        inputMode="numeric",
                                         className="input input-narrow",
                                         debounce=False,
+                                        autoComplete="off",
                                     ),
                                 ],
                             ),
+                            field_error(ids.UNIT_INPUT),
                             html.Div(
                                 "Hover a unit in the heat map or the curves to see its decoder filter, role and class.",
                                 id=ids.UNIT_CARD_TEXT,
@@ -367,12 +373,13 @@ def unit_card() -> html.Section:
                             "from iteration ",
                             dcc.Input(
                                 id=ids.FROM_ITERATION,
-                                type="number",
-                                min=1,
-                                step=1,
-                                value=1,
+                                type="text",
+                                inputMode="numeric",
+                                value="1",
                                 className="input input-narrow",
+                                autoComplete="off",
                             ),
+                            field_error(ids.FROM_ITERATION),
                         ]
                     ),
                     html.Button("Ablate", id=ids.ABLATE_BUTTON, className="btn", disabled=True),
@@ -382,12 +389,13 @@ def unit_card() -> html.Section:
                             html.Span("clamp value", className="sr-only"),
                             dcc.Input(
                                 id=ids.CLAMP_VALUE,
-                                type="number",
-                                min=0,
-                                step=0.05,
-                                value=0.5,
+                                type="text",
+                                inputMode="decimal",
+                                value="0.5",
                                 className="input input-narrow",
+                                autoComplete="off",
                             ),
+                            field_error(ids.CLAMP_VALUE),
                         ]
                     ),
                 ],
