@@ -118,6 +118,41 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
     )
 
 
+def intro_iterations(model: dict[str, Any]) -> str:
+    """The intro's words on T: the model's own (models differ; the paper's is 11, docs/model.md)."""
+    T = model.get("iterations")
+    return f"T = {T} for this model" if T else "T depends on the model"
+
+
+def curves_help(model: dict[str, Any]) -> str:
+    """What the categorical-unit curves show: the paper's prototype story only for a model whose card says it
+    shows the paper's structure (the API's shows_paper_structure)."""
+    head = "Activity of each categorical unit over t, coloured by the class it votes for: "
+    shows, roles = model.get("shows_paper_structure"), model.get("roles") or {}
+    if shows:
+        story = "the right class's prototypes grow while the others are suppressed. "
+    elif roles and not roles.get("part"):
+        story = ("this model has no part-units, so it lacks the paper's part/categorical split: its units need not "
+                 "act as class prototypes. ")
+    elif shows is False:
+        story = ("this model does not show all of the paper's structure (see its card), so these need not be "
+                 "prototypes. ")
+    else:
+        story = "whether this model shows the paper's structure is not measured (it has no model card). "
+    return head + story + "Click a class in the legend to isolate it. The fog covers iterations still to come."
+
+
+@callback(
+    Output(ids.INTRO_ITERATIONS, "children"),
+    Output(ids.CURVES_HELP, "children"),
+    Input(ids.MODEL_PICKER, "value"),
+    Input(ids.MODELS_STORE, "data"),
+)
+def model_wording(model_id: str | None, models: list[dict[str, Any]] | None) -> Any:
+    model = model_of(models, model_id)
+    return intro_iterations(model), curves_help(model)
+
+
 @callback(
     Output(ids.COMPARE_PICKER, "options"),
     Output(ids.COMPARE_PICKER, "value"),

@@ -10,10 +10,11 @@ from app import figures, ids
 dash.register_page(__name__, path="/", name="Dynamics", title="DrSAE Explorer: dynamics")
 
 
-def _panel(title: str, help_text: str, *body: object, class_name: str = "") -> html.Section:
+def _panel(title: str, help_text: str, *body: object, class_name: str = "", help_id: str | None = None) -> html.Section:
+    help_props = {"id": help_id} if help_id else {}
     return html.Section(
         className=f"panel {class_name}".strip(),
-        children=[html.H2(title), html.P(help_text, className="help"), *body],
+        children=[html.H2(title), html.P(help_text, className="help", **help_props), *body],
     )
 
 
@@ -52,8 +53,9 @@ def intro() -> html.Details:
                 [
                     "A discriminative recurrent sparse auto-encoder (DrSAE; Rolfe & LeCun, ",
                     html.A("ICLR 2013", href=PAPER_URL, target="_blank", rel="noopener"),
-                    ") encodes an image by running one recurrent ReLU layer T = 11 times, "
-                    "z(t) = max(0, E x + S z(t-1) - b), then classifies z(T) and reconstructs the image from it. "
+                    ") encodes an image by running one recurrent ReLU layer T times (",
+                    html.Span("T depends on the model", id=ids.INTRO_ITERATIONS),
+                    "), z(t) = max(0, E x + S z(t-1) - b), then classifies z(T) and reconstructs the image from it. "
                     "Trained well, its units split into part-units (pen strokes, driven by the input) and "
                     "categorical-units (whole-class prototypes that build up over the iterations).",
                 ]
@@ -258,11 +260,9 @@ def layout(
                                 children=[
                                     _panel(
                                         "Categorical units build up",
-                                        "Activity of each categorical unit over t, coloured by the class it votes for: "
-                                        "the right class's prototypes grow while the others are suppressed. "
-                                        "Click a class in the legend to isolate it. "
-                                        "The fog covers iterations still to come.",
+                                        "Activity of each categorical unit over t, coloured by the class it votes for.",
                                         _graph(ids.CURVES, 240, graph_cfg, "Activity of the categorical units over t"),
+                                        help_id=ids.CURVES_HELP,
                                     ),
                                     _panel(
                                         "Class probabilities",

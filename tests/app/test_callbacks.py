@@ -167,3 +167,14 @@ def test_form_numbers_are_read_as_typed() -> None:
         assert parse_number(text) == x, text
     for text in ("1e", "--5", "1e-", "nan", "inf", "1_000", "0x10", "", "1e999", True):
         assert parse_number(text) is None, text
+
+
+def test_the_curves_help_tells_the_prototype_story_only_where_the_card_shows_it() -> None:
+    from app.callbacks.dynamics import curves_help, intro_iterations
+
+    story = "the right class's prototypes grow"
+    assert story in curves_help({"shows_paper_structure": True, "roles": {"part": 104}})
+    assert story not in curves_help({"shows_paper_structure": False, "roles": {"part": 0, "categorical": 400}})
+    assert "no part-units" in curves_help({"shows_paper_structure": False, "roles": {"part": 0}})
+    assert "not measured" in curves_help({"shows_paper_structure": None, "roles": {"part": 3}})
+    assert intro_iterations({"iterations": 5}) == "T = 5 for this model"
