@@ -144,12 +144,32 @@
     download(exportName("csv"), lines.join("\n") + "\n", "text/csv");
   }
 
-  function exportFigure(format) {
-    const sel = ($(I.EXPORT_FIGURE) || {}).textContent;
-    const id = S().exportFigure || I.PROBS;
+  /* A figure as a file that stands on its own: an opaque white background (a slide may be dark), a title
+   * naming the figure, the model, the input and t, and the heat map with its colour scale. */
+  async function exportFigure(format) {
+    const s = S();
+    const sel = (($(I.EXPORT_FIGURE) || {}).textContent || "").trim();
+    const id = s.exportFigure || I.PROBS;
     const g = gd(id);
     if (!g || !window.Plotly) return D().status(`That figure is not on the page (${sel}).`);
-    window.Plotly.downloadImage(g, { format, filename: exportName(format).replace(/\.(png|svg)$/, "") + `-${id}`, scale: format === "png" ? 2 : 1 });
+    const input = (($(I.DIGIT_CAPTION) || {}).textContent || "").trim();
+    const model = id === I.COMPARE_PROBS && s.compare ? s.compare.model_id : s.units ? s.units.model_id : "";
+    const title = [sel, `model ${model}`, input, `t = ${Math.round(s.t)}`].filter(Boolean).join(" · ");
+    const data = g.data.map((tr) => (tr.type === "heatmap"
+      ? { ...tr, showscale: true, colorbar: { title: { text: "activity z" }, thickness: 14 } }
+      : tr));
+    const layout = { ...g.layout, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+      title: { text: title, font: { size: 13 }, x: 0.01, xanchor: "left" },
+      margin: { ...(g.layout.margin || {}), t: 50 } };
+    const scale = data.some((tr) => tr.type === "heatmap") ? 90 : 0; // room for the colour scale
+    const w = g._fullLayout.width + scale, h = g._fullLayout.height + 30;
+    const url = await window.Plotly.toImage({ data, layout }, { format, width: w, height: h, scale: format === "png" ? 2 : 1 });
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${exportName(format).replace(/\.(png|svg)$/, "")}-${id}.${format}`;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => a.remove(), 0);
   }
 
   function readFile(file) {
