@@ -31,6 +31,7 @@ UNDO_BUTTON = "undo-button"
 PEN_SIZE = "pen-size"
 INPUT_CANVAS = "input-canvas"
 RECON_CANVAS = "recon-canvas"
+PLAYER_PREDICTION = "player-prediction"  # the prediction again, in the player that stays in view
 STEP_BACK_BUTTON = "step-back-button"
 STEP_BUTTON = "step-button"
 ITERATION_LABEL = "iteration-label"

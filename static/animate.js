@@ -378,6 +378,8 @@
       pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
     }
     setProps(I.PREDICTION, { children: predText });
+    const again = document.getElementById(I.PLAYER_PREDICTION);
+    if (again) again.textContent = predText;
     const cap = document.getElementById(I.DIGIT_CAPTION);
     let label = S.source && S.source.kind === "digit" && enc.source ? sourceCaption(enc)
       : S.source && S.source.kind === "upload" ? "your PNG"
@@ -497,8 +499,10 @@
       S.source = null; // nothing shown: the URL names no input
       S.current = null;
       syncUrl();
-      const pred = document.getElementById(I.PREDICTION);
-      if (pred) pred.textContent = "–";
+      for (const id of [I.PREDICTION, I.PLAYER_PREDICTION]) {
+        const pred = document.getElementById(id);
+        if (pred) pred.textContent = "–";
+      }
       const cap = document.getElementById(I.DIGIT_CAPTION);
       if (cap) cap.textContent = "draw a digit";
     },
@@ -598,6 +602,13 @@
     else if (b.id === I.STEP_BUTTON) step(1);
     else if (b.id === I.STEP_BACK_BUTTON) step(-1);
   });
+  /* The header's height as --topbar-h: the player sticks just under it (static/style.css). */
+  function trackHeader() {
+    const bar = document.querySelector(".topbar");
+    if (!bar || !window.ResizeObserver) return void setTimeout(trackHeader, 200);
+    new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${bar.offsetHeight}px`)).observe(bar);
+  }
+  trackHeader();
   let resizeQueued = false;
   window.addEventListener("resize", () => {
     if (resizeQueued || !S.enc) return;

@@ -205,6 +205,11 @@ def layout(
                                 ),
                             ),
                             html.Div("t = 11 / 11", id=ids.ITERATION_LABEL, className="iteration-label"),
+                            html.Div(
+                                ["prediction ", html.B("–", id=ids.PLAYER_PREDICTION)],
+                                className="player-prediction",
+                                title="the model's answer at t = T",
+                            ),
                         ],
                     ),
                     html.Div(
