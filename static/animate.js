@@ -318,6 +318,8 @@
     }
     S.enc = enc;
     S.T = enc.iterations;
+    S.loadingModel = null;
+    busy("");
     // The reconstruction is of the L2-normalised input: scale every t by the final one's peak, so
     // the picture builds up over t like the activity does.
     let mx = 0;
@@ -413,16 +415,21 @@
     if (!u) return;
     const seq = ++S.seq;
     S.current = { input, preprocess };
+    busy(S.loadingModel ? `Loading model ${S.loadingModel}` : "Encoding");
     const body = { ...input, preprocess, reconstructions: true };
     const ivs = S.interventions.slice();
     let r;
     try {
       r = await D.api.encode(u.model_id, { ...body, interventions: ivs });
     } catch (e) {
+      busy("");
       return status(`Could not reach the API: ${e}`);
     }
     if (seq !== S.seq) return; // a newer request was made meanwhile
-    if (!r.ok) return status(`Encode failed: ${r.detail}`);
+    if (!r.ok) {
+      busy("");
+      return status(`Encode failed: ${r.detail}`);
+    }
     const enc = r.data;
     if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
     if (ivs.length) {
@@ -446,6 +453,14 @@
         if (D.steer) D.steer.refresh();
       });
     if (D.compare) D.compare.encode();
+  }
+
+  /* What the page waits for (a model's units, an encode), in the player; "" when nothing. */
+  function busy(msg) {
+    const el = document.getElementById(I.BUSY);
+    if (el) el.textContent = msg ? `${msg}…` : "";
+    const views = document.querySelector(".col-views");
+    if (views) views.setAttribute("aria-busy", msg ? "true" : "false");
   }
 
   /* The status line under the gallery: this file clears only its own messages, never another's
@@ -516,7 +531,10 @@
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
-      else return noUpdate();
+      else {
+        if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`))) { S.loadingModel = null; busy(""); } // not loaded
+        return noUpdate();
+      }
       const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
       if (S.initialT === null && encStore) S.interventions = parseInterventions(encStore.iv);
@@ -545,6 +563,14 @@
       } else if (digit) {
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         encode(digitInput(S.source), "none", { initialT });
+      }
+      return noUpdate();
+    },
+    /* The model picker changed: the page waits for that model's units and first encode. */
+    onModelPick(value) {
+      if (value && (!S.units || S.units.model_id !== value)) {
+        S.loadingModel = value;
+        busy(`Loading model ${value}`);
       }
       return noUpdate();
     },

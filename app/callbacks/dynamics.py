@@ -291,6 +291,13 @@ clientside_callback(
 )
 # The intro follows the visitor's stored choice; its summary line flips that choice (static/intro.js).
 clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.INTRO_CLOSED, "data"))
+# A new model: say so until its first encode is shown (static/animate.js).
+clientside_callback(
+    ClientsideFunction("drsae", "onModelPick"),
+    Output(ids.BUSY, "title"),
+    Input(ids.MODEL_PICKER, "value"),
+    prevent_initial_call=True,
+)
 clientside_callback(
     ClientsideFunction("drsae", "onCompare"),
     Output(ids.COMPARE_PANEL, "title"),

@@ -210,6 +210,15 @@ def layout(
                                 className="player-prediction",
                                 title="the model's answer at t = T",
                             ),
+                            html.Div(id=ids.BUSY, className="busy", role="status", **{"aria-live": "polite"}),
+                            html.Div(
+                                [
+                                    "keys: ", html.Kbd("Space"), " play / pause · ", html.Kbd("←"), " ",
+                                    html.Kbd("→"), " step",
+                                ],
+                                id=ids.KEYS_HINT,
+                                className="keys-hint",
+                            ),
                         ],
                     ),
                     html.Div(
