@@ -14,6 +14,7 @@ PLUGINS = ("_hypothesis_pytestplugin", "schemathesis.pytest.plugin")  # named in
 
 
 def test_no_third_party_module_is_rewritten() -> None:
+    import annotated_types.test_cases  # noqa: F401  (a third-party file named like a test module)
     import anyio._core._fileio  # noqa: F401  (imported lazily by the server when it serves a file)
     import dash  # noqa: F401
     import hypothesis  # noqa: F401
