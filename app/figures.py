@@ -336,6 +336,18 @@ LOSS_TERMS = ("reconstruction", "sparsity", "classification")
 LOSS_DASH = {"train": "solid", "val": "dot"}
 
 
+def log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks covering [low, high], written in full by the caller ('0.2', '5'): Plotly's own log ticks
+    label only the leading digit ('2, 1, 5, 2')."""
+    ticks = []
+    for e in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
+        for m in (1, 2, 5):
+            v = float(f"{m}e{e}")
+            if low / 2.5 <= v <= high * 2.5:
+                ticks.append(v)
+    return ticks
+
+
 def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     """Loss terms (top, log scale) and error rates (bottom) per epoch; the phase switch marked.
     `revision` becomes uirevision, so polling updates keep the user's zoom."""
@@ -371,7 +383,11 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
                            bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
                                      legend=dict(orientation="h", y=-0.15)))
-    fig.update_yaxes(type="log", dtick="D2", row=1, col=1)
+    losses = [y for tr in fig.data if tr.yaxis in ("y", None) for y in tr.y if isinstance(y, int | float) and y > 0]
+    ticks = log_ticks(min(losses), max(losses)) if losses else []
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks], title_text="loss (log scale)",
+                     row=1, col=1)
+    fig.update_yaxes(title_text="error (%)", row=2, col=1)
     fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(epochs) / 12)))
     fig.update_xaxes(title_text="epoch", row=2, col=1)
     return fig
@@ -403,6 +419,8 @@ def role_metric_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
 def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) -> go.Figure:
     """Unit roles over epochs: how many part- and categorical-units, the quartiles of the encoder-decoder
     angle and its rank correlation with ||C_i||: watch the two populations separate."""
+    if not rows:
+        return empty_figure("No epochs yet: pick a job (its unit roles appear after its first epoch)")
     keys = role_metric_keys(rows)
     if not keys:
         return empty_figure("This job's epochs carry no role metrics")
@@ -431,12 +449,22 @@ def confusion_figure(confusion: Sequence[Sequence[int]]) -> go.Figure:
     """10x10 confusion matrix (rows true class, columns predicted), colour on a log scale so errors show."""
     c = np.asarray(confusion, dtype=float)
     z = np.log10(1 + c)
+    n = len(c)
+    # what a click on the cell does (show_cell): only misclassified digits are listed
+    hover = [
+        [
+            f"true {i}, predicted {j}: {int(c[i, j])} digits<br>"
+            + ("correct: not listed" if i == j else "click to list them" if c[i, j] else "none")
+            for j in range(n)
+        ]
+        for i in range(n)
+    ]
     fig = go.Figure(
         go.Heatmap(
-            z=z.tolist(), x=[str(i) for i in range(10)], y=[str(i) for i in range(10)],
+            z=z.tolist(), x=[str(i) for i in range(n)], y=[str(i) for i in range(n)],
             text=c.astype(int).tolist(), texttemplate="%{text}", colorscale="Blues", showscale=True,
             colorbar=dict(title=dict(text="count"), tickvals=[0, 1, 2, 3], ticktext=["0", "9", "99", "999"]),
-            hovertemplate="true %{y}, predicted %{x}: %{text} digits<br>click to list them<extra></extra>",
+            customdata=hover, hovertemplate="%{customdata}<extra></extra>",
         ),
         layout=_base_layout(margin=dict(l=60, r=10, t=10, b=50)),
     )

@@ -31,6 +31,9 @@ UNDO_BUTTON = "undo-button"
 PEN_SIZE = "pen-size"
 INPUT_CANVAS = "input-canvas"
 RECON_CANVAS = "recon-canvas"
+BUSY = "dynamics-busy"  # "Loading model…", "Encoding…": what the page is waiting for
+KEYS_HINT = "keys-hint"  # the keyboard shortcuts static/animate.js handles
+PLAYER_PREDICTION = "player-prediction"  # the prediction again, in the player that stays in view
 STEP_BACK_BUTTON = "step-back-button"
 STEP_BUTTON = "step-button"
 ITERATION_LABEL = "iteration-label"
@@ -54,6 +57,8 @@ UNIT_CARD_TEXT = "unit-card-text"
 UNIT_CARD_LINK = "unit-card-link"
 PROB_AT_T = "prob-at-t"
 INTRO = "intro"
+INTRO_ITERATIONS = "intro-iterations"  # the intro's words on the model's T
+CURVES_HELP = "curves-help"  # what the categorical-unit curves show, for this model
 INTRO_CLOSED = "intro-closed"  # the visitor closed the intro: a store kept in localStorage
 DRAW_TITLE = "draw-title"
 DRAW_HELP = "draw-help"
@@ -64,6 +69,7 @@ ABLATE_BUTTON = "ablate-button"
 CLAMP_BUTTON = "clamp-button"
 CLAMP_VALUE = "clamp-value"
 FROM_ITERATION = "from-iteration"
+ERROR_SUFFIX = "-error"  # a field's message slot beside it: the field's id plus this
 ABLATE_CLASS = "ablate-class"
 ABLATE_CLASS_BUTTON = "ablate-class-button"
 INTERVENTIONS = "interventions"
@@ -118,6 +124,10 @@ JOBS_FOLLOW = "jobs-follow"  # the clientside callback that opens and closes the
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
 JOB_RESUME = "job-resume"  # pattern-matching type, index = job id
 JOB_SELECT = "job-select"  # pattern-matching type, index = job id
+JOB_ROW = "job-row"  # pattern-matching type, index = job id
+JOB_DETAIL = "job-detail"  # pattern-matching type, index = job id
+JOB_PROGRESS = "job-progress"  # pattern-matching type, index = job id
+JOBS_SHAPE = "jobs-shape"  # [[id, status], ...]: the rows and their buttons; the list is redrawn when it changes
 SELECTED_JOB = "selected-job"
 TRAINING_CURVES = "training-curves"
 ROLE_CURVES = "role-curves"

@@ -27,16 +27,17 @@ TEXTS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def _field(name: str, label: str, kind: str, help_text: str) -> html.Div:
-    # No min, max or step for the browser to check: dcc.Input turns a value the browser finds invalid into
-    # None, which would silently fall back to the preset's value; validate_job checks and says why instead.
-    limits = {"step": "any"} if kind == "number" else {}
+    # Numbers are typed as text (with a numeric keyboard): an <input type=number> reports a half-typed value
+    # such as "1e" as empty, which would silently fall back to the preset's value; validate_job reads the
+    # text as it stands and says why it refuses it.
+    limits = {"inputMode": "decimal"} if kind == "number" else {}
     return html.Div(
         className="field",
         children=[
             html.Label(label, htmlFor=f"job-{name}"),
             dcc.Input(
                 id={"type": ids.JOB_FIELD, "index": name},
-                type=kind,
+                type="text" if kind == "number" else kind,
                 placeholder="preset default" if kind == "number" else "",
                 autoComplete="off",
                 debounce=False,

@@ -10,6 +10,7 @@ The structure signs are measured on the test set of the model's dataset (model/s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -41,7 +42,28 @@ def command(train_cfg: dict[str, Any]) -> str:
     return " ".join([*args, f"--seed {train_cfg.get('seed', 0)}"])
 
 
-def build(run_dir: Path, machine: str) -> dict[str, Any]:
+def recorded_machine(run_dir: Path, cfg: dict[str, Any]) -> str:
+    """Where the run ran, from its own record: the machine its card already names (written by hand once), else
+    the device and process count in config.json."""
+    try:
+        named = json.loads((run_dir / CARD).read_text()).get("machine")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    if isinstance(named, str) and named.strip():
+        return named
+    device = cfg.get("device") or (cfg.get("train") or {}).get("device") or "unknown device"
+    processes = int(cfg.get("world_size") or 1)
+    return f"{device}, {processes} process{'es' if processes > 1 else ''} (from config.json)"
+
+
+def evaluated_images(train_cfg: dict[str, Any], split: str) -> int:
+    """How many images of `split` the run's errors were measured on: the first eval_limit when it was set."""
+    full = data.SPLIT_SIZES[split]
+    limit = train_cfg.get("eval_limit")
+    return min(int(limit), full) if limit else full
+
+
+def build(run_dir: Path, machine: str | None = None) -> dict[str, Any]:
     cfg = checkpoint.read_config(run_dir)
     train_cfg = cfg.get("train") or {}
     dataset = str(train_cfg.get("dataset", "mnist"))
@@ -53,16 +75,19 @@ def build(run_dir: Path, machine: str) -> dict[str, Any]:
         "dataset": dataset,
         "architecture": f"784-{cfg['model']['n_hidden']}^{cfg['model']['T']}-{cfg['model']['n_classes']}",
         "test_error": results.get("test_error"),
+        "test_images": evaluated_images(train_cfg, "test"),
         "val_error": results.get("val_error"),
+        "val_images": evaluated_images(train_cfg, "val"),
         "best_epoch": results.get("best_epoch"),
         "epochs": results.get("epochs"),
         "train_seconds": results.get("seconds"),
         "seed": train_cfg.get("seed"),
         "preset": train_cfg.get("preset"),
         "command": command(train_cfg),
-        "machine": machine,
+        "machine": machine or recorded_machine(run_dir, cfg),
         "torch": cfg.get("torch"),
-        "structure": {k: measured[k] for k in measured if k not in ("run", "split", "error", "verdicts")},
+        "structure": {k: measured[k] for k in measured if k not in ("run", "split", "error", "verdicts", "images")},
+        "structure_images": measured["images"],
         "structure_verdicts": measured["verdicts"],
         "shows_paper_structure": structure.shows_structure(measured),
     }
@@ -86,8 +111,8 @@ A DrSAE ({card['paper']}), {card['architecture']}, trained on {card['dataset']}{
 
 | | |
 |---|---|
-| test error | {card['test_error']:.2f}% (10,000 test images) |
-| validation error | {card['val_error']:.2f}% (the 10,000 images the checkpoint was chosen on) |
+| test error | {card['test_error']:.2f}% ({card['test_images']:,} test images) |
+| validation error | {card['val_error']:.2f}% (the {card['val_images']:,} images the checkpoint was chosen on) |
 | kept epoch | {card['best_epoch']} of {card['epochs']} (best validation error) |
 | units | {s['units_part']} part (< 0.5 rad), {s['units'] - s['units_part'] - s['units_categorical']} in-between, \
 {s['units_categorical']} categorical (> 0.7 rad) of {s['units']} |
@@ -95,7 +120,7 @@ A DrSAE ({card['paper']}), {card['architecture']}, trained on {card['dataset']}{
 | command | `{card['command']}` |
 | machine | {card['machine']}, torch {card['torch']} |
 
-## The paper's structure, measured on the test set
+## The paper's structure, measured on the test set ({card['structure_images']:,} images)
 
 | sign | measured | verdict |
 |---|---|---|
@@ -106,7 +131,7 @@ and explained in docs/model.md.
 """
 
 
-def write(run_dir: Path, machine: str) -> dict[str, Any]:
+def write(run_dir: Path, machine: str | None = None) -> dict[str, Any]:
     card = build(run_dir, machine)
     checkpoint.atomic_write_json(run_dir / CARD, card)
     tmp = run_dir / (README + ".tmp")
@@ -118,7 +143,10 @@ def write(run_dir: Path, machine: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model.card", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="model folders (model.safetensors + config.json)")
-    p.add_argument("--machine", required=True, help="where it was trained, in words")
+    p.add_argument(
+        "--machine",
+        help="where it was trained, in words (default: the machine its card names, else the device in config.json)",
+    )
     args = p.parse_args(argv)
     try:
         for run in args.runs:

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,25 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
         raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from e
 
 
+def saved_at(path: Path) -> float | None:
+    """When the weights were saved (unix seconds), from their header; None for weights saved without it."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            stamp = (f.metadata() or {}).get("saved_at")
+        return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
 # ---------------------------------------------------------------------------------- save/load
 def save_weights(path: Path, model: DrSAE) -> None:
-    meta = {"format": "pt", "drsae_config": json.dumps(model.config.to_dict())}
+    """The weights with their config and the time they were saved (UTC): the run's record of when this model
+    was trained, which a copy or a clone of the folder keeps (a file's mtime does not)."""
+    meta = {
+        "format": "pt",
+        "drsae_config": json.dumps(model.config.to_dict()),
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(path, save(tensors, metadata=meta))
 

@@ -42,12 +42,20 @@ class Bound:
         return above and below and (not self.integer or float(value).is_integer())
 
     def text(self) -> str:
-        """'1..1024', '(0, 1]', '>= 0': how the messages and the form write the range."""
+        """'1..1024', '0..2,147,483,647', '(0, 1]', '>= 0': how the messages and the form write the range
+        (whole numbers in full, never '2.14748e+09')."""
+        low, high = _number(self.low), _number(self.high) if self.high is not None else ""
         if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{'>' if self.low_open else '>='} {low}"
         if self.integer and not (self.low_open or self.high_open):
-            return f"{self.low:g}..{self.high:g}"
-        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return f"{low}..{high}"
+        return f"{'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+def _number(x: float) -> str:
+    if not float(x).is_integer():
+        return f"{x:g}"
+    return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
 
 
 # The ranges of the numeric options. The upper bounds of size and length are what one server job may ask for

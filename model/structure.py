@@ -42,6 +42,7 @@ class Target:
     value: float
     needs: tuple[str, ...]  # unit groups the number rests on
     text: str
+    column: str  # the command line's column header (at most COLUMN characters)
 
     def verdict(self, measured: dict[str, Any]) -> str:
         if any(measured[f"units_{g}"] < MIN_UNITS for g in self.needs):
@@ -53,14 +54,16 @@ class Target:
 
 
 TARGETS = (
-    Target("part_fraction", ">=", 0.20, (), "at least 20% part-units (angle < 0.5 rad)"),
-    Target("categorical_fraction", ">=", 0.10, (), "at least 10% categorical-units (angle > 0.7 rad)"),
-    Target("spearman_angle_c_norm", ">=", 0.5, (), "Spearman(angle, ‖C_i‖) at least 0.5"),
-    Target("categorical_buildup", ">=", 1.3, ("categorical",), "categorical activity z(T)/z(1) at least 1.3"),
+    Target("part_fraction", ">=", 0.20, (), "at least 20% part-units (angle < 0.5 rad)", "part%"),
+    Target("categorical_fraction", ">=", 0.10, (), "at least 10% categorical-units (angle > 0.7 rad)",
+           "categ%"),
+    Target("spearman_angle_c_norm", ">=", 0.5, (), "Spearman(angle, ‖C_i‖) at least 0.5", "spearman"),
+    Target("categorical_buildup", ">=", 1.3, ("categorical",), "categorical activity z(T)/z(1) at least 1.3",
+           "buildup"),
     Target("categorical_vote", ">=", 0.95, ("categorical",), "the strongest categorical-unit votes for the "
-           "predicted class on at least 95% of inputs"),
+           "predicted class on at least 95% of inputs", "vote"),
     Target("ista_correlation", "<=", -0.5, ("part",), "connections into part-units ISTA-like: r((S - I), D^T D) "
-           "at most -0.5"),
+           "at most -0.5", "ista_r"),
 )
 
 
@@ -125,7 +128,7 @@ def evaluate_run(run_dir: Path, split: str) -> dict[str, Any]:
         logits = torch.cat([model(s.x[i : i + 2000]).logits for i in range(0, len(s), 2000)])
     error = 100.0 * (logits.argmax(1) != s.y).double().mean().item()
     m = measure(model, s.x)
-    return {"run": str(run_dir), "split": split, "error": error, **m, "verdicts": verdicts(m)}
+    return {"run": str(run_dir), "split": split, "images": len(s), "error": error, **m, "verdicts": verdicts(m)}
 
 
 def choose(results: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -134,6 +137,40 @@ def choose(results: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not results:
         return None
     return min(results, key=lambda r: (-sum(v == "met" for v in r["verdicts"].values()), r["error"]))
+
+
+COLUMN = 9
+# Why a sign can have no number at all (NaN in the results).
+UNMEASURABLE = {
+    "spearman_angle_c_norm": "every angle or every ‖C_i‖ is the same",
+    "categorical_buildup": "no categorical unit is active at t = 1",
+    "categorical_vote": "the model has no categorical units",
+    "ista_correlation": "the model has no part-units",
+}
+
+
+def cell(value: float | None, verdict: str) -> str:
+    """One measured sign: the number and its verdict mark; 'n/a' where there is no number."""
+    shown = f"{value:{COLUMN}.3f}" if value is not None and math.isfinite(value) else f"{'n/a':>{COLUMN}s}"
+    return shown + {"met": "*", "missed": " ", "not enough units": "?"}[verdict]
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    """The command line's table: one row per run, one column per sign of TARGETS, and what the marks mean."""
+    head = f"{'run':44s} {'err%':>6s} {'part':>5s} {'cat':>5s} " + " ".join(
+        f"{t.column:>{COLUMN}s} " for t in TARGETS[2:]
+    )
+    lines = [head.rstrip()]
+    for r in results:
+        signs = " ".join(cell(r[t.key], r["verdicts"][t.key]) for t in TARGETS[2:])
+        lines.append(f"{r['run'][-44:]:44s} {r['error']:6.2f} {r['units_part']:5d} {r['units_categorical']:5d} {signs}")
+    lines.append(f"* target met; ? no verdict: fewer than {MIN_UNITS} units in the group the sign rests on")
+    for t in TARGETS[2:]:
+        missing = [r["run"] for r in results if r[t.key] is None or not math.isfinite(r[t.key])]
+        runs = f"{len(missing)} run{'s' if len(missing) > 1 else ''}"
+        why = f" (n/a for {runs}: {UNMEASURABLE[t.key]})" if missing else ""
+        lines.append(f"  {t.column:>{COLUMN}s}  {t.text}{why}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,12 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     except (checkpoint.CheckpointError, data.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    keys = [t.key for t in TARGETS]
-    print(f"{'run':44s} {'err%':>6s} {'part':>5s} {'cat':>5s} " + " ".join(f"{k[:12]:>12s}" for k in keys[2:]))
-    for r in results:
-        mark = " ".join(f"{r[k]:12.3f}" + ("*" if r["verdicts"][k] == "met" else " ") for k in keys[2:])
-        print(f"{r['run'][-44:]:44s} {r['error']:6.2f} {r['units_part']:5d} {r['units_categorical']:5d} {mark}")
-    print("(* = target met)")
+    for line in table(results):
+        print(line)
     if args.choose:
         best = choose(results)
         print(f"chosen on {args.split}: {best['run']}" if best else "nothing to choose")

@@ -48,7 +48,7 @@ def decode_png_data_url(url: str) -> np.ndarray:
 
     Canvases send either opaque images (dark strokes on white or light on black) or strokes on a
     transparent background. With real transparency the alpha channel is the ink; otherwise grey levels
-    are used and inverted when the border is light (dark ink on a light background).
+    are used, inverted when the ink is darker than the border (dark ink on paper of any grey).
 
     CPU-bound (tens of milliseconds at the size limit): async callers run it in a worker thread. Pillow
     reduces the image to one 8-bit channel before numpy sees it, so memory is 5 bytes per pixel at most.
@@ -83,7 +83,11 @@ def decode_png_data_url(url: str) -> np.ndarray:
     grey = np.asarray(img.convert("L"), dtype=np.uint8)
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     out = grey.astype(np.float32) / np.float32(255.0)
-    return 1.0 - out if float(np.median(border)) > 127.5 else out
+    # The ink is what stands furthest from the background (the border's level), darker or lighter: a dark
+    # digit on mid-grey paper is inverted too. Nothing standing out: light backgrounds are inverted.
+    level = float(np.median(border))
+    darker, lighter = level - float(grey.min()), float(grey.max()) - level
+    return 1.0 - out if darker > lighter or (darker == lighter and level > 127.5) else out
 
 
 def _plain(e: BaseException) -> str:

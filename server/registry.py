@@ -59,7 +59,7 @@ class ModelEntry:
     source: str  # "shipped" | "job"
     job_id: int | None
     name: str
-    created: float  # unix seconds: weights mtime (shipped) or the job's finish time
+    created: float | None  # unix seconds: when the weights were saved (their header), or the job's finish time
     mtime_ns: int  # of the weights file: the cache key
     config: dict[str, Any]
     card: dict[str, Any] | None = None  # card.json (model/card.py) when the folder has one
@@ -175,7 +175,7 @@ class Registry:
             source=source,
             job_id=job_id,
             name=name or str(cfg.get("name") or mid),
-            created=created if created is not None else st.st_mtime,
+            created=created if created is not None else checkpoint.saved_at(weights),  # never the file's mtime
             mtime_ns=st.st_mtime_ns,
             config=cfg,
             card=card,
@@ -310,18 +310,24 @@ class Registry:
     def warm_default(self) -> str | None:
         """Load the model the dashboard opens with (the first listed) and run its test-set pass, so the first
         page is quick; others load when asked for. Called in a background thread after startup; a request
-        that arrives first computes it, and the other caller waits for that result."""
-        entries = self.entries()
-        if not entries:
-            return None
+        that arrives first computes it, and the other caller waits for that result. It never raises: the
+        lifespan awaits it at shutdown, and a failed warm-up only costs the first request its speed."""
+        first = None
         try:
-            lm = self.get(entries[0].id)
+            entries = self.entries()
+            if not entries:
+                return None
+            first = entries[0].id
+            lm = self.get(first)
             if lm is not None:
                 self.test_pass(lm)
-        except (ModelError, data.DataError, ValueError, OSError) as err:
-            log.warning("cannot warm model %s: %s", entries[0].id, err)
+        except (ModelError, checkpoint.CheckpointError, data.DataError, ValueError, OSError) as err:
+            log.warning("cannot warm model %s: %s", first, err)
             return None
-        return entries[0].id
+        except Exception:
+            log.exception("warming model %s failed", first)
+            return None
+        return first
 
     def cached(self, lm: LoadedModel, kind: str, compute: Callable[[], T_]) -> T_:
         """compute() once per (model, weights mtime, kind); concurrent callers wait for the first."""

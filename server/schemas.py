@@ -63,13 +63,17 @@ class ModelSummary(BaseModel):
     id: str
     name: str
     dataset: str
+    dataset_title: str = Field(description="how people write the dataset's name: 'MNIST', 'Fashion-MNIST'")
     hidden_units: int | None = Field(description="null when the model's config.json cannot be used")
     iterations: int | None
     test_error: float | None = Field(description="% on the test set; null when unknown")
     val_error: float | None
     source: Source
     job_id: int | None
-    created: str = Field(description="ISO 8601")
+    created: str | None = Field(
+        description="ISO 8601: when the model was trained (its weights saved, or its job finished), from its own "
+        "record; null when the record does not say (weights saved before it was kept)"
+    )
     class_names: list[str] = Field(description="what each class is called, in class order")
     item_noun: str = Field(description="what one image of the dataset is: 'digit', 'item'")
     roles: RoleCounts | None = Field(None, description="units per role; null when the weights cannot be read")
@@ -207,9 +211,25 @@ class EncodeRequest(Strict):
         return self
 
 
+class StoredInput(BaseModel):
+    """Where an input encoded by reference comes from, named in its own dataset's words: it may be another
+    dataset than the model's."""
+
+    dataset: str
+    title: str = Field(description="how people write the dataset's name: 'MNIST'")
+    split: str
+    index: int
+    item_noun: str = Field(description="what one image of that dataset is: 'digit', 'item'")
+    label: int
+    label_name: str = Field(description="the label in that dataset's class names")
+
+
 class EncodeResult(BaseModel):
     model_id: str
     iterations: int
+    dataset: str = Field(description="the dataset the model was trained on")
+    class_names: list[str] = Field(description="the model's class names: what prediction and probabilities name")
+    source: StoredInput | None = Field(None, description="the stored input, when encoded by reference")
     input: list[list[float]] = Field(description="28x28 in [0, 1]: what the model saw, before L2 normalisation")
     z: list[list[float]] = Field(description="T x hidden_units: z(1) ... z(T)")
     probabilities: list[list[float]] = Field(description="T x 10: softmax of the classifier applied to z(t)")

@@ -46,6 +46,8 @@
   }
   const colorOf = (c) => (S.units && S.units.class_colors ? S.units.class_colors[c] : null) || "#111";
   const nameOf = (c) => (S.units && S.units.class_names ? S.units.class_names[c] : String(c));
+  /* A class in an encode answer's words: each answer carries its model's class names. */
+  const outName = (enc, c) => (enc && enc.class_names ? enc.class_names[c] : nameOf(c));
 
   function drawGrid(canvasId, img) {
     const c = document.getElementById(canvasId);
@@ -156,7 +158,7 @@
         let best = 0;
         for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
         const el = document.getElementById(I.PROB_AT_T);
-        if (el) el.textContent = `at t = ${ti}: ${nameOf(best)} with p = ${(p[best] * 100).toFixed(1)}%`;
+        if (el) el.textContent = `at t = ${ti}: ${outName(S.enc, best)} with p = ${(p[best] * 100).toFixed(1)}%`;
       }
       S.sliderEcho = ti;
       setProps(I.ITERATION_SLIDER, { value: ti });
@@ -240,14 +242,18 @@
     renderFrame(Math.round(S.t) + delta);
   }
 
-  /* Page state (model, digit, t) in the URL, without a navigation. */
+  /* Page state (model, input, t) in the URL, without a navigation. A drawing or an upload goes in as the
+   * 28x28 image the model saw (packDrawing), so the link replays it. */
   function syncUrl() {
     if (window.location.pathname !== "/") return;
     const q = new URLSearchParams(window.location.search);
     if (S.units) q.set("model", S.units.model_id);
     if (S.source && S.source.kind === "digit") q.set("digit", S.source.ref);
     else q.delete("digit");
+    if (S.source && S.source.kind !== "digit" && S.enc && S.enc.input) q.set("draw", packDrawing(S.enc.input));
+    else q.delete("draw");
     if (!S.playing && S.enc) q.set("t", String(Math.round(S.t)));
+    else q.delete("t");
     const iv = formatInterventions(S.interventions);
     if (iv) q.set("iv", iv);
     else q.delete("iv");
@@ -255,6 +261,32 @@
     else q.delete("compare");
     const url = `${window.location.pathname}?${q.toString()}`;
     if (url !== window.location.pathname + window.location.search) window.history.replaceState(window.history.state, "", url);
+  }
+
+  /* A 28x28 image in [0, 1] as 16 grey levels, two pixels a byte, in URL-safe base64 (523 characters). */
+  const SIDE = 28, LEVELS = 15;
+  function packDrawing(img) {
+    const bytes = new Uint8Array((SIDE * SIDE) / 2);
+    const q = (i) => Math.max(0, Math.min(LEVELS, Math.round(img[Math.floor(i / SIDE)][i % SIDE] * LEVELS)));
+    for (let b = 0; b < bytes.length; b++) bytes[b] = (q(2 * b) << 4) | q(2 * b + 1);
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  /* packDrawing's inverse; null for text that is not one. */
+  function unpackDrawing(text) {
+    let raw;
+    try {
+      raw = atob(String(text || "").replace(/-/g, "+").replace(/_/g, "/"));
+    } catch (e) {
+      return null;
+    }
+    if (raw.length !== (SIDE * SIDE) / 2) return null;
+    const img = [...Array(SIDE)].map(() => new Array(SIDE).fill(0));
+    for (let b = 0; b < raw.length; b++) {
+      const v = raw.charCodeAt(b);
+      img[Math.floor((2 * b) / SIDE)][(2 * b) % SIDE] = (v >> 4) / LEVELS;
+      img[Math.floor((2 * b + 1) / SIDE)][(2 * b + 1) % SIDE] = (v & 15) / LEVELS;
+    }
+    return img;
   }
 
   /* Interventions in the URL: "unit:value:from-to" joined by ","; bad entries are dropped. */
@@ -286,6 +318,8 @@
     }
     S.enc = enc;
     S.T = enc.iterations;
+    S.loadingModel = null;
+    busy("");
     // The reconstruction is of the L2-normalised input: scale every t by the final one's peak, so
     // the picture builds up over t like the activity does.
     let mx = 0;
@@ -340,21 +374,23 @@
     requestAnimationFrame(() => setTimeout(runLater, 0));
     drawGrid(I.INPUT_CANVAS, enc.input);
     const pred = document.getElementById(I.PREDICTION);
-    const predText = nameOf(enc.prediction);
+    const predText = outName(enc, enc.prediction);
     if (pred) {
       pred.textContent = predText;
       pred.classList.toggle("prediction-long", predText.length > 2); // "Ankle boot" must fit the box
     }
     setProps(I.PREDICTION, { children: predText });
-    const noun = (S.units && S.units.item_noun) || "digit";
+    const again = document.getElementById(I.PLAYER_PREDICTION);
+    if (again) again.textContent = predText;
     const cap = document.getElementById(I.DIGIT_CAPTION);
-    let label = S.source && S.source.kind === "digit" && enc.label !== null && enc.label !== undefined
-      ? `test ${noun} ${S.source.index}, true label ${nameOf(enc.label)}`
-      : S.source && S.source.kind === "upload" ? "your PNG" : "your drawing";
-    if (S.interventions.length && S.base) label += ` · before the interventions: ${nameOf(S.base.prediction)}`;
+    let label = S.source && S.source.kind === "digit" && enc.source ? sourceCaption(enc)
+      : S.source && S.source.kind === "upload" ? "your PNG"
+        : S.source && S.source.shared ? "a drawing from a link (as the model saw it, in 16 grey levels)" : "your drawing";
+    if (S.interventions.length && S.base) label += ` · before the interventions: ${outName(S.base, S.base.prediction)}`;
     if (cap) cap.textContent = label;
     S.shownT = null;
     if (D.steer) D.steer.refresh();
+    syncUrl(); // the URL names the new input now, not when playback ends
     if (opts.initialT) {
       pause();
       renderFrame(Math.min(T, opts.initialT));
@@ -363,22 +399,37 @@
     }
   }
 
+  /* A stored input's caption, in its own dataset's names; one from another dataset than the model's says so
+   * (its label is not one of the model's classes). */
+  function sourceCaption(enc) {
+    const src = enc.source;
+    const own = `test ${src.item_noun} ${src.index}, true label ${src.label_name}`;
+    if (src.dataset === enc.dataset) return own;
+    const modelTitle = (S.units && S.units.dataset_title) || enc.dataset;
+    return `${src.title} ${own} · not from ${modelTitle}, the dataset this model was trained on`;
+  }
+
   /* Encode one input ({image} or a stored digit {dataset, split, index}) with the current interventions. */
   async function encode(input, preprocess, opts) {
     const u = S.units;
     if (!u) return;
     const seq = ++S.seq;
     S.current = { input, preprocess };
+    busy(S.loadingModel ? `Loading model ${S.loadingModel}` : "Encoding");
     const body = { ...input, preprocess, reconstructions: true };
     const ivs = S.interventions.slice();
     let r;
     try {
       r = await D.api.encode(u.model_id, { ...body, interventions: ivs });
     } catch (e) {
+      busy("");
       return status(`Could not reach the API: ${e}`);
     }
     if (seq !== S.seq) return; // a newer request was made meanwhile
-    if (!r.ok) return status(`Encode failed: ${r.detail}`);
+    if (!r.ok) {
+      busy("");
+      return status(`Encode failed: ${r.detail}`);
+    }
     const enc = r.data;
     if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
     if (ivs.length) {
@@ -402,6 +453,14 @@
         if (D.steer) D.steer.refresh();
       });
     if (D.compare) D.compare.encode();
+  }
+
+  /* What the page waits for (a model's units, an encode), in the player; "" when nothing. */
+  function busy(msg) {
+    const el = document.getElementById(I.BUSY);
+    if (el) el.textContent = msg ? `${msg}…` : "";
+    const views = document.querySelector(".col-views");
+    if (views) views.setAttribute("aria-busy", msg ? "true" : "false");
   }
 
   /* The status line under the gallery: this file clears only its own messages, never another's
@@ -428,7 +487,7 @@
 
   Object.assign(D, {
     renderFrame, play, pause, step, encode, highlightUnit, rerun, syncUrl, status, drawGrid, placeOverlays,
-    formatInterventions, parseInterventions, colorOf, nameOf,
+    formatInterventions, parseInterventions, packDrawing, unpackDrawing, colorOf, nameOf, outName,
     /* Replace the interventions and re-run the current input. */
     setInterventions(ivs) {
       S.interventions = ivs.slice();
@@ -452,8 +511,13 @@
       S.seq++;
       pause();
       S.drawing = null;
-      const pred = document.getElementById(I.PREDICTION);
-      if (pred) pred.textContent = "–";
+      S.source = null; // nothing shown: the URL names no input
+      S.current = null;
+      syncUrl();
+      for (const id of [I.PREDICTION, I.PLAYER_PREDICTION]) {
+        const pred = document.getElementById(id);
+        if (pred) pred.textContent = "–";
+      }
       const cap = document.getElementById(I.DIGIT_CAPTION);
       if (cap) cap.textContent = "draw a digit";
     },
@@ -467,7 +531,10 @@
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
-      else return noUpdate();
+      else {
+        if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`))) { S.loadingModel = null; busy(""); } // not loaded
+        return noUpdate();
+      }
       const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
       if (S.initialT === null && encStore) S.interventions = parseInterventions(encStore.iv);
@@ -478,14 +545,32 @@
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         if (D.canvas) D.canvas.clear(false);
       }
+      if (S.initialT === null && encStore && encStore.draw && !S.source) {
+        // a shared link's drawing: the 28x28 image the model saw, encoded as it is
+        const img = unpackDrawing(encStore.draw);
+        if (img) {
+          S.source = { kind: "drawn", shared: true };
+          S.current = { input: { image: img }, preprocess: "none" };
+        } else {
+          status("The drawing in this link cannot be read: draw one or pick a test digit.");
+        }
+      }
       S.initialT = S.initialT === null ? initialT || 0 : S.initialT;
-      if (S.source && S.source.kind === "drawn" && S.drawing) {
-        encode({ image: S.drawing }, "center", {});
+      if (S.source && S.source.kind !== "digit" && S.current) {
+        encode(S.current.input, S.current.preprocess, { initialT }); // a drawing or an upload, on this model
       } else if (S.source && S.source.kind === "digit") {
         encode(digitInput(S.source), "none", { initialT });
       } else if (digit) {
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         encode(digitInput(S.source), "none", { initialT });
+      }
+      return noUpdate();
+    },
+    /* The model picker changed: the page waits for that model's units and first encode. */
+    onModelPick(value) {
+      if (value && (!S.units || S.units.model_id !== value)) {
+        S.loadingModel = value;
+        busy(`Loading model ${value}`);
       }
       return noUpdate();
     },
@@ -543,6 +628,13 @@
     else if (b.id === I.STEP_BUTTON) step(1);
     else if (b.id === I.STEP_BACK_BUTTON) step(-1);
   });
+  /* The header's height as --topbar-h: the player sticks just under it (static/style.css). */
+  function trackHeader() {
+    const bar = document.querySelector(".topbar");
+    if (!bar || !window.ResizeObserver) return void setTimeout(trackHeader, 200);
+    new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${bar.offsetHeight}px`)).observe(bar);
+  }
+  trackHeader();
   let resizeQueued = false;
   window.addEventListener("resize", () => {
     if (resizeQueued || !S.enc) return;

@@ -16,6 +16,17 @@
   const ROLE_NAMES = ["part", "intermediate", "categorical"];
   const DRIVE_COLORS = { input: "#555555", part: "#0072B2", intermediate: "#AAAAAA", categorical: "#D55E00", self: "#CC79A7" };
 
+  /* A steering field's message, in its slot beside it ("" clears it). */
+  function fieldError(id, msg) {
+    const el = $(id + I.ERROR_SUFFIX);
+    if (el) el.textContent = msg;
+    return !msg;
+  }
+  /* The text of a field, as typed. */
+  const typed = (id) => String(($(id) || {}).value ?? "").trim();
+  const WHOLE = /^\d+$/;
+  const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
   function unitInfo(k) {
     const s = S();
     return s && s.units ? s.units.units[String(k)] : null;
@@ -80,11 +91,16 @@
     });
   }
 
+  /* Add interventions from the typed "from iteration": a value outside 1..T is refused beside the field,
+   * never moved into range. */
   function addInterventions(units, value) {
     const s = S();
     if (!s.enc) return;
     const T = s.T;
-    const from = Math.max(1, Math.min(T, Math.round(Number(($(I.FROM_ITERATION) || {}).value) || 1)));
+    const text = typed(I.FROM_ITERATION);
+    const from = WHOLE.test(text) ? Number(text) : NaN;
+    if (!(from >= 1 && from <= T)) return fieldError(I.FROM_ITERATION, `a whole number in 1..${T}`);
+    fieldError(I.FROM_ITERATION, "");
     const keep = s.interventions.filter((v) => !units.includes(v.unit));
     const add = units.map((k) => ({ unit: k, value, from_iteration: from, to_iteration: T }));
     D().setInterventions([...keep, ...add]);
@@ -115,6 +131,9 @@
         class_names: s.units.class_names, prediction: e.prediction, decision_iteration: e.decision_iteration,
         probabilities: e.probabilities, z: e.z };
       if (out.source && out.source.image) out.source = { ...out.source, image: undefined };
+      // the image the model saw and the body that encodes it again (POST /api/models/{id}/encode)
+      out.input = e.input;
+      out.replay = { image: e.input, preprocess: "none", interventions: e.interventions, reconstructions: false };
       return download(exportName("json"), JSON.stringify(out, null, 1), "application/json");
     }
     const n = e.z[0].length;
@@ -125,12 +144,32 @@
     download(exportName("csv"), lines.join("\n") + "\n", "text/csv");
   }
 
-  function exportFigure(format) {
-    const sel = ($(I.EXPORT_FIGURE) || {}).textContent;
-    const id = S().exportFigure || I.PROBS;
+  /* A figure as a file that stands on its own: an opaque white background (a slide may be dark), a title
+   * naming the figure, the model, the input and t, and the heat map with its colour scale. */
+  async function exportFigure(format) {
+    const s = S();
+    const sel = (($(I.EXPORT_FIGURE) || {}).textContent || "").trim();
+    const id = s.exportFigure || I.PROBS;
     const g = gd(id);
     if (!g || !window.Plotly) return D().status(`That figure is not on the page (${sel}).`);
-    window.Plotly.downloadImage(g, { format, filename: exportName(format).replace(/\.(png|svg)$/, "") + `-${id}`, scale: format === "png" ? 2 : 1 });
+    const input = (($(I.DIGIT_CAPTION) || {}).textContent || "").trim();
+    const model = id === I.COMPARE_PROBS && s.compare ? s.compare.model_id : s.units ? s.units.model_id : "";
+    const title = [sel, `model ${model}`, input, `t = ${Math.round(s.t)}`].filter(Boolean).join(" · ");
+    const data = g.data.map((tr) => (tr.type === "heatmap"
+      ? { ...tr, showscale: true, colorbar: { title: { text: "activity z" }, thickness: 14 } }
+      : tr));
+    const layout = { ...g.layout, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+      title: { text: title, font: { size: 13 }, x: 0.01, xanchor: "left" },
+      margin: { ...(g.layout.margin || {}), t: 50 } };
+    const scale = data.some((tr) => tr.type === "heatmap") ? 90 : 0; // room for the colour scale
+    const w = g._fullLayout.width + scale, h = g._fullLayout.height + 30;
+    const url = await window.Plotly.toImage({ data, layout }, { format, width: w, height: h, scale: format === "png" ? 2 : 1 });
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${exportName(format).replace(/\.(png|svg)$/, "")}-${id}.${format}`;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => a.remove(), 0);
   }
 
   function readFile(file) {
@@ -160,13 +199,13 @@
         return D().status(`Could not encode with ${id}: ${r.detail}`);
       }
       const c = (s.compare = r.data);
-      if (pred) pred.textContent = D().nameOf(c.prediction);
+      if (pred) pred.textContent = D().outName(c, c.prediction); // the compared model's own class names
       const g = gd(I.COMPARE_PROBS);
       if (g && window.Plotly) {
         const ts = [...Array(c.iterations).keys()].map((i) => i + 1);
         const traces = [];
         for (let k = 0; k < c.probabilities[0].length; k++) {
-          traces.push({ x: ts, y: c.probabilities.map((p) => p[k]), name: D().nameOf(k), mode: "lines+markers",
+          traces.push({ x: ts, y: c.probabilities.map((p) => p[k]), name: D().outName(c, k), mode: "lines+markers",
             line: { color: D().colorOf(k), width: 2 }, marker: { size: 5 } });
         }
         await window.Plotly.react(g, traces, {
@@ -205,7 +244,7 @@
   Object.assign(NS, {
     /* A unit is shown on hover, chosen on click or by number (keyboard). Outputs: filter image, text, unit
      * page link, Ablate and Clamp disabled, the number box. */
-    onUnit(heatHover, curveHover, heatClick, curveClick, typed) {
+    onUnit(heatHover, curveHover, heatClick, curveClick, typedUnit) {
       const none = [ns.no_update, ns.no_update, ns.no_update, ns.no_update, ns.no_update, ns.no_update];
       const s = S();
       const trig = (ns.callback_context.triggered || [])[0];
@@ -213,8 +252,16 @@
       const prop = trig.prop_id;
       let k = null;
       let choose = false;
+      const count = Object.keys(s.units.units).length;
       if (prop.startsWith(I.UNIT_INPUT)) {
-        k = Number.isInteger(typed) ? typed : null;
+        const text = String(typedUnit ?? "").trim();
+        if (text === "") return (fieldError(I.UNIT_INPUT, ""), none);
+        if (!WHOLE.test(text) || !unitInfo(Number(text))) {
+          fieldError(I.UNIT_INPUT, `a unit is a whole number in 0..${count - 1}`);
+          return [ns.no_update, ns.no_update, ns.no_update, true, true, ns.no_update];
+        }
+        fieldError(I.UNIT_INPUT, "");
+        k = Number(text);
         choose = true;
       } else {
         const ev = { [`${I.HEATMAP}.hoverData`]: heatHover, [`${I.CURVES}.hoverData`]: curveHover,
@@ -231,12 +278,13 @@
         }
       }
       const u = unitInfo(k);
-      if (!u) return [ns.no_update, `No unit ${k} in this model (0..${Object.keys(s.units.units).length - 1}).`, ns.no_update, true, true, ns.no_update];
+      if (!u) return none; // a hover outside the units
       if (choose) NS.steer.select(u.index);
       D().highlightUnit(u.index);
       const href = `/units?model=${encodeURIComponent(s.units.model_id)}&unit=${u.index}`;
       const off = !choose;
-      return [u.decoder_png, unitText(u), href, off, off, prop.startsWith(I.UNIT_INPUT) ? ns.no_update : (choose ? u.index : ns.no_update)];
+      if (choose && !prop.startsWith(I.UNIT_INPUT)) fieldError(I.UNIT_INPUT, "");
+      return [u.decoder_png, unitText(u), href, off, off, prop.startsWith(I.UNIT_INPUT) ? ns.no_update : (choose ? String(u.index) : ns.no_update)];
     },
     /* Compare picker: remember the model, put it in the URL, encode the current input with it. */
     onCompare(value) {
@@ -269,14 +317,22 @@
     },
   });
 
+  // editing a refused field takes its message away; it is checked again on the next click
+  document.addEventListener("input", (ev) => {
+    const id = ev.target && ev.target.id;
+    if (id === I.FROM_ITERATION || id === I.CLAMP_VALUE) fieldError(id, "");
+  });
+
   document.addEventListener("click", (ev) => {
     const b = ev.target.closest && ev.target.closest("button");
     if (!b) return;
     const s = S();
     if (b.id === I.ABLATE_BUTTON && s.selected != null) addInterventions([s.selected], 0);
     else if (b.id === I.CLAMP_BUTTON && s.selected != null) {
-      const v = Number(($(I.CLAMP_VALUE) || {}).value);
-      if (!Number.isFinite(v) || v < 0) return D().status("The clamp value must be a number >= 0.");
+      const text = typed(I.CLAMP_VALUE);
+      const v = NUMBER.test(text) ? Number(text) : NaN;
+      if (!Number.isFinite(v) || v < 0) return fieldError(I.CLAMP_VALUE, "the clamp value must be a number >= 0");
+      fieldError(I.CLAMP_VALUE, "");
       addInterventions([s.selected], v);
     } else if (b.id === I.ABLATE_CLASS_BUTTON) {
       const cls = Number(s.ablateClass || 0);

@@ -44,7 +44,12 @@ def iterations_of(models: list[dict[str, Any]] | None, model_id: str | None) -> 
 
 
 def slim_units(
-    payload: dict[str, Any], model_id: str, T: int, class_names: list[str] | None = None, item_noun: str = "digit"
+    payload: dict[str, Any],
+    model_id: str,
+    T: int,
+    class_names: list[str] | None = None,
+    item_noun: str = "digit",
+    dataset_title: str = "MNIST",
 ) -> dict[str, Any]:
     """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order,
     and the class names and colours (app/figures.py holds the palette; the browser gets it from here)."""
@@ -56,6 +61,7 @@ def slim_units(
         "class_names": class_names or list(figures.DIGIT_NAMES),
         "class_colors": list(figures.CLASS_COLORS),
         "item_noun": item_noun,
+        "dataset_title": dataset_title,
         "units": {
             str(u["index"]): {k: u[k] for k in ("index", "role", "class", "angle", "c_norm", "decoder_png")}
             for u in units
@@ -102,7 +108,7 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
         return None, msg, msg, msg, no_update, no_update, *wording
     units = payload["data"]
     return (
-        slim_units(payload, model_id, T, names, noun),
+        slim_units(payload, model_id, T, names, noun, str(model_of(models, model_id).get("dataset_title") or "")),
         figures.heatmap_figure(units, None, T, names),
         figures.curves_figure(units, None, T, names),
         figures.probabilities_figure(None, T, names),
@@ -110,6 +116,41 @@ async def load_units(model_id: str | None, models: list[dict[str, Any]] | None) 
         {i: str(i) for i in range(1, T + 1)},
         *wording,
     )
+
+
+def intro_iterations(model: dict[str, Any]) -> str:
+    """The intro's words on T: the model's own (models differ; the paper's is 11, docs/model.md)."""
+    T = model.get("iterations")
+    return f"T = {T} for this model" if T else "T depends on the model"
+
+
+def curves_help(model: dict[str, Any]) -> str:
+    """What the categorical-unit curves show: the paper's prototype story only for a model whose card says it
+    shows the paper's structure (the API's shows_paper_structure)."""
+    head = "Activity of each categorical unit over t, coloured by the class it votes for: "
+    shows, roles = model.get("shows_paper_structure"), model.get("roles") or {}
+    if shows:
+        story = "the right class's prototypes grow while the others are suppressed. "
+    elif roles and not roles.get("part"):
+        story = ("this model has no part-units, so it lacks the paper's part/categorical split: its units need not "
+                 "act as class prototypes. ")
+    elif shows is False:
+        story = ("this model does not show all of the paper's structure (see its card), so these need not be "
+                 "prototypes. ")
+    else:
+        story = "whether this model shows the paper's structure is not measured (it has no model card). "
+    return head + story + "Click a class in the legend to isolate it. The fog covers iterations still to come."
+
+
+@callback(
+    Output(ids.INTRO_ITERATIONS, "children"),
+    Output(ids.CURVES_HELP, "children"),
+    Input(ids.MODEL_PICKER, "value"),
+    Input(ids.MODELS_STORE, "data"),
+)
+def model_wording(model_id: str | None, models: list[dict[str, Any]] | None) -> Any:
+    model = model_of(models, model_id)
+    return intro_iterations(model), curves_help(model)
 
 
 @callback(
@@ -250,6 +291,13 @@ clientside_callback(
 )
 # The intro follows the visitor's stored choice; its summary line flips that choice (static/intro.js).
 clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.INTRO_CLOSED, "data"))
+# A new model: say so until its first encode is shown (static/animate.js).
+clientside_callback(
+    ClientsideFunction("drsae", "onModelPick"),
+    Output(ids.BUSY, "title"),
+    Input(ids.MODEL_PICKER, "value"),
+    prevent_initial_call=True,
+)
 clientside_callback(
     ClientsideFunction("drsae", "onCompare"),
     Output(ids.COMPARE_PANEL, "title"),

@@ -78,7 +78,10 @@ async def show_cell(cell: list[int] | None, ev: dict[str, Any] | None, models: l
     if not (0 <= true < n and 0 <= predicted < n):
         return html.P("Click a cell of the matrix.")
     if true == predicted:
-        return html.P(f"{ev['confusion'][true][true]} digits of class {true} were classified correctly.")
+        return html.P(
+            f"{ev['confusion'][true][true]} digits of class {true} were classified correctly; only misclassified "
+            "digits are listed: click a cell off the diagonal."
+        )
     members = cell_members(ev, true, predicted)
     if not members:
         return html.P(f"No test digit of class {true} was taken for a {predicted}.")

@@ -3,6 +3,7 @@ job's progress comes on the API's event stream (static/jobs.js), which refreshes
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -23,6 +24,20 @@ def _in_range(x: float, r: dict[str, Any]) -> bool:
     return above and below
 
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a JSON-like number: no nan, inf or 1_000
+
+
+def parse_number(v: Any) -> float | None:
+    """A form field's number, or None when the text is not one (as typed: '1e', '--5' and '1e-' are not)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    text = str(v).strip()
+    x = float(text) if NUMBER.fullmatch(text) else None
+    return x if x is not None and math.isfinite(x) else None  # 1e999 reads as inf
+
+
 def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Form values -> (JobCreate body, {field: error}) with the API's served ranges, so that a body this
     accepts is not refused for range. Empty fields are left out (the preset decides)."""
@@ -35,10 +50,9 @@ def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[
         v = values.get(name)
         if v is None or v == "":
             continue
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            errors[name] = "must be a number"
+        x = parse_number(v)
+        if x is None:
+            errors[name] = "must be a number, such as 0.02 or 2e-3"
             continue
         if r["integer"] and x != int(x):
             errors[name] = "must be a whole number"
@@ -247,11 +261,24 @@ def job_detail(j: dict[str, Any]) -> str:
     return detail
 
 
-def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+def _progress(j: dict[str, Any]) -> html.Div:
     pct = 100 * float(j.get("progress") or 0)
-    detail = job_detail(j)
     return html.Div(
-        className=f"job-row status-{j['status']}{' selected' if selected else ''}",
+        className="progress",
+        role="progressbar",
+        **{"aria-valuenow": f"{pct:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"},
+        children=html.Div(className="progress-fill", style={"width": f"{pct:.1f}%"}),
+    )
+
+
+def _row_class(j: dict[str, Any], selected: bool) -> str:
+    return f"job-row status-{j['status']}{' selected' if selected else ''}"
+
+
+def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
+    return html.Div(
+        id={"type": ids.JOB_ROW, "index": j["id"]},
+        className=_row_class(j, selected),
         **{"data-job": str(j["id"]), "data-status": j["status"]},
         children=[
             html.Button(
@@ -263,13 +290,8 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
                 className="job-select",
                 title="Plot this job's curves",
             ),
-            html.Div(
-                className="progress",
-                role="progressbar",
-                **{"aria-valuenow": f"{pct:.0f}", "aria-valuemin": "0", "aria-valuemax": "100"},
-                children=html.Div(className="progress-fill", style={"width": f"{pct:.1f}%"}),
-            ),
-            html.Span(detail, className="job-detail"),
+            html.Div(_progress(j), id={"type": ids.JOB_PROGRESS, "index": j["id"]}),
+            html.Span(job_detail(j), id={"type": ids.JOB_DETAIL, "index": j["id"]}, className="job-detail"),
             html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
             if j["status"] in ACTIVE
             else html.Button("Resume", id={"type": ids.JOB_RESUME, "index": j["id"]}, className="btn btn-small")
@@ -279,16 +301,54 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
     )
 
 
+def jobs_shape(jobs: list[dict[str, Any]] | None) -> list[list[Any]]:
+    """What decides the rows and their buttons: each job's id and status, in order."""
+    return [[j["id"], j["status"]] for j in jobs or []]
+
+
+@callback(
+    Output(ids.JOBS_SHAPE, "data"),
+    Input(ids.JOBS_STORE, "data"),
+    State(ids.JOBS_SHAPE, "data"),
+)
+def shape_of_jobs(jobs: list[dict[str, Any]] | None, shown: list[list[Any]] | None) -> Any:
+    shape = jobs_shape(jobs)
+    return shape if shape != shown else no_update
+
+
 @callback(
     Output(ids.JOBS_TABLE, "children"),
-    Input(ids.JOBS_STORE, "data"),
-    Input(ids.SELECTED_JOB, "data"),
+    Input(ids.JOBS_SHAPE, "data"),
+    State(ids.JOBS_STORE, "data"),
+    State(ids.SELECTED_JOB, "data"),
 )
-def render_jobs(jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
+def render_jobs(_shape: Any, jobs: list[dict[str, Any]] | None, selected: int | None) -> Any:
+    """The rows, drawn again only when a job comes, goes or changes status: an epoch's progress updates the
+    row in place (update_rows), so the Cancel button under the pointer stays the same element."""
     if not jobs:
         return html.P("No jobs yet.", className="help")
     chosen = selected if selected is not None else jobs[0]["id"]
     return [_job_row(j, j["id"] == chosen) for j in jobs]
+
+
+@callback(
+    Output({"type": ids.JOB_ROW, "index": ALL}, "className"),
+    Output({"type": ids.JOB_PROGRESS, "index": ALL}, "children"),
+    Output({"type": ids.JOB_DETAIL, "index": ALL}, "children"),
+    Input(ids.JOBS_STORE, "data"),
+    Input(ids.SELECTED_JOB, "data"),
+    State({"type": ids.JOB_ROW, "index": ALL}, "id"),
+)
+def update_rows(jobs: list[dict[str, Any]] | None, selected: int | None, row_ids: list[dict[str, Any]]) -> Any:
+    """Progress, detail and selection of the rows on the page, from the latest job list."""
+    by_id = {j["id"]: j for j in jobs or []}
+    chosen = selected if selected is not None else (jobs[0]["id"] if jobs else None)
+    shown = [by_id.get(r["index"]) for r in row_ids]
+    return (
+        [_row_class(j, j["id"] == chosen) if j else no_update for j in shown],
+        [_progress(j) if j else no_update for j in shown],
+        [job_detail(j) if j else no_update for j in shown],
+    )
 
 
 # Follow the active jobs' event streams: static/jobs.js.

@@ -10,10 +10,11 @@ from app import figures, ids
 dash.register_page(__name__, path="/", name="Dynamics", title="DrSAE Explorer: dynamics")
 
 
-def _panel(title: str, help_text: str, *body: object, class_name: str = "") -> html.Section:
+def _panel(title: str, help_text: str, *body: object, class_name: str = "", help_id: str | None = None) -> html.Section:
+    help_props = {"id": help_id} if help_id else {}
     return html.Section(
         className=f"panel {class_name}".strip(),
-        children=[html.H2(title), html.P(help_text, className="help"), *body],
+        children=[html.H2(title), html.P(help_text, className="help", **help_props), *body],
     )
 
 
@@ -52,8 +53,9 @@ def intro() -> html.Details:
                 [
                     "A discriminative recurrent sparse auto-encoder (DrSAE; Rolfe & LeCun, ",
                     html.A("ICLR 2013", href=PAPER_URL, target="_blank", rel="noopener"),
-                    ") encodes an image by running one recurrent ReLU layer T = 11 times, "
-                    "z(t) = max(0, E x + S z(t-1) - b), then classifies z(T) and reconstructs the image from it. "
+                    ") encodes an image by running one recurrent ReLU layer T times (",
+                    html.Span("T depends on the model", id=ids.INTRO_ITERATIONS),
+                    "), z(t) = max(0, E x + S z(t-1) - b), then classifies z(T) and reconstructs the image from it. "
                     "Trained well, its units split into part-units (pen strokes, driven by the input) and "
                     "categorical-units (whole-class prototypes that build up over the iterations).",
                 ]
@@ -68,12 +70,17 @@ def intro() -> html.Details:
     )
 
 
+def field_error(field_id: str) -> html.Span:
+    """The message slot beside a steering field (static/steer.js writes into it)."""
+    return html.Span(id=field_id + ids.ERROR_SUFFIX, className="field-error inline-error", role="alert")
+
+
 def layout(
     model: str | None = None, digit: str | None = None, t: str | None = None, iv: str | None = None,
-    compare: str | None = None, **_: object,
+    compare: str | None = None, draw: str | None = None, **_: object,
 ) -> html.Div:
-    """Page state (model, digit, t, interventions, compared model) comes from the URL query, so a view can
-    be shared."""
+    """Page state (model, digit or drawing, t, interventions, compared model) comes from the URL query, so a
+    view can be shared. A drawing is packed by static/animate.js (packDrawing) and only read there."""
     try:
         t0 = int(t) if t is not None else None
     except ValueError:
@@ -83,9 +90,12 @@ def layout(
         className="dynamics",
         children=[
             dcc.Store(id=ids.UNITS_STORE),
-            dcc.Store(id=ids.DIGIT_REF, data=digit or "test:0"),
+            dcc.Store(id=ids.DIGIT_REF, data=digit or (None if draw else "test:0")),
             dcc.Store(id=ids.DIGIT_STORE),
-            dcc.Store(id=ids.ENCODE_STORE, data={"initial_t": t0, "iv": iv or "", "compare": compare or ""}),
+            dcc.Store(
+                id=ids.ENCODE_STORE,
+                data={"initial_t": t0, "iv": iv or "", "compare": compare or "", "draw": "" if digit else draw or ""},
+            ),
             dcc.Store(id=ids.INTRO_CLOSED, storage_type="local"),
             intro(),
             html.Div(
@@ -195,6 +205,20 @@ def layout(
                                 ),
                             ),
                             html.Div("t = 11 / 11", id=ids.ITERATION_LABEL, className="iteration-label"),
+                            html.Div(
+                                ["prediction ", html.B("–", id=ids.PLAYER_PREDICTION)],
+                                className="player-prediction",
+                                title="the model's answer at t = T",
+                            ),
+                            html.Div(id=ids.BUSY, className="busy", role="status", **{"aria-live": "polite"}),
+                            html.Div(
+                                [
+                                    "keys: ", html.Kbd("Space"), " play / pause · ", html.Kbd("←"), " ",
+                                    html.Kbd("→"), " step",
+                                ],
+                                id=ids.KEYS_HINT,
+                                className="keys-hint",
+                            ),
                         ],
                     ),
                     html.Div(
@@ -250,11 +274,9 @@ def layout(
                                 children=[
                                     _panel(
                                         "Categorical units build up",
-                                        "Activity of each categorical unit over t, coloured by the class it votes for: "
-                                        "the right class's prototypes grow while the others are suppressed. "
-                                        "Click a class in the legend to isolate it. "
-                                        "The fog covers iterations still to come.",
+                                        "Activity of each categorical unit over t, coloured by the class it votes for.",
                                         _graph(ids.CURVES, 240, graph_cfg, "Activity of the categorical units over t"),
+                                        help_id=ids.CURVES_HELP,
                                     ),
                                     _panel(
                                         "Class probabilities",
@@ -338,14 +360,15 @@ def unit_card() -> html.Section:
                                     "unit ",
                                     dcc.Input(
                                         id=ids.UNIT_INPUT,
-                                        type="number",
-                                        min=0,
-                                        step=1,
+                                        type="text",  # read as typed: static/steer.js refuses "1.5" and says why
+                                        inputMode="numeric",
                                         className="input input-narrow",
                                         debounce=False,
+                                        autoComplete="off",
                                     ),
                                 ],
                             ),
+                            field_error(ids.UNIT_INPUT),
                             html.Div(
                                 "Hover a unit in the heat map or the curves to see its decoder filter, role and class.",
                                 id=ids.UNIT_CARD_TEXT,
@@ -364,12 +387,13 @@ def unit_card() -> html.Section:
                             "from iteration ",
                             dcc.Input(
                                 id=ids.FROM_ITERATION,
-                                type="number",
-                                min=1,
-                                step=1,
-                                value=1,
+                                type="text",
+                                inputMode="numeric",
+                                value="1",
                                 className="input input-narrow",
+                                autoComplete="off",
                             ),
+                            field_error(ids.FROM_ITERATION),
                         ]
                     ),
                     html.Button("Ablate", id=ids.ABLATE_BUTTON, className="btn", disabled=True),
@@ -379,12 +403,13 @@ def unit_card() -> html.Section:
                             html.Span("clamp value", className="sr-only"),
                             dcc.Input(
                                 id=ids.CLAMP_VALUE,
-                                type="number",
-                                min=0,
-                                step=0.05,
-                                value=0.5,
+                                type="text",
+                                inputMode="decimal",
+                                value="0.5",
                                 className="input input-narrow",
+                                autoComplete="off",
                             ),
+                            field_error(ids.CLAMP_VALUE),
                         ]
                     ),
                 ],

@@ -44,7 +44,7 @@ def layout(cell: str | None = None, **_: object) -> html.Div:
                 children=[
                     html.H2("Digits in the cell"),
                     html.P("Click a digit to watch the model's dynamics on it.", className="help"),
-                    html.Div(html.P("Click a cell of the matrix."), id=ids.CELL_DIGITS, className="cell-digits"),
+                    html.Div(html.P("Click a cell off the diagonal."), id=ids.CELL_DIGITS, className="cell-digits"),
                 ],
             ),
         ],

@@ -19,6 +19,7 @@ def layout(job: str | None = None, **_: object) -> html.Div:
         className="training-page",
         children=[
             dcc.Store(id=ids.JOBS_STORE, data=[]),
+            dcc.Store(id=ids.JOBS_SHAPE, data=None),
             dcc.Store(id=ids.SELECTED_JOB, data=selected),
             dcc.Store(id=ids.JOBS_REFRESH, data=0),
             dcc.Store(id=ids.JOB_PENDING, data=None),

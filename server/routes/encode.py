@@ -24,6 +24,7 @@ from server import preprocess
 from server.deps import MODEL_RESPONSES, ModelDep
 from server.images import ImageError, decode_png_data_url
 from server.registry import Datasets, encode
+from server.routes.models import class_names
 from server.schemas import EncodeRequest, EncodeResult, Message
 from server.web import FastJSONResponse, json_body, parse_json
 
@@ -53,11 +54,22 @@ def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
     return x[req.index].reshape(28, 28).astype(np.float32) / 255.0
 
 
-def stored_label(datasets: Datasets, req: EncodeRequest) -> int | None:
-    """The referenced digit's label (None for pixels): the dashboard's caption needs no second request."""
+def stored_source(datasets: Datasets, req: EncodeRequest) -> dict | None:
+    """The referenced input's dataset, index and label in that dataset's names (None for pixels): the
+    dashboard's caption needs no second request, and says so when the input is not from the model's dataset."""
     if req.dataset is None or req.index is None:
         return None
-    return int(datasets.arrays(req.dataset)[f"{req.split}_y"][req.index])
+    label = int(datasets.arrays(req.dataset)[f"{req.split}_y"][req.index])
+    names = data.CLASS_NAMES.get(req.dataset, ())
+    return {
+        "dataset": req.dataset,
+        "title": data.TITLES.get(req.dataset, req.dataset),
+        "split": req.split,
+        "index": req.index,
+        "item_noun": data.ITEM_NOUN.get(req.dataset, "image"),
+        "label": label,
+        "label_name": names[label] if label < len(names) else str(label),
+    }
 
 
 def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
@@ -65,7 +77,7 @@ def model_input(req: EncodeRequest, img: np.ndarray | str) -> np.ndarray:
     # an array is (28, 28) in [0, 1] already: the schema checked shape and range
     img = decode_png_data_url(img) if isinstance(img, str) else img
     if req.preprocess == "center":
-        return preprocess.center_digit(img)
+        return preprocess.center_digit(preprocess.remove_background(img))
     if preprocess.bounding_box(img) is None:
         raise ValueError("the image is blank: draw a digit first")
     return preprocess.fit_canvas(img)
@@ -97,14 +109,18 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
         out = encode(lm, xn, req.reconstructions, interventions, req.decompose, req.split_reconstruction)
     except ValueError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid intervention: {e}") from e
+    source = stored_source(request.app.state.drsae.datasets, req)
     body = {
         "model_id": lm.id,
         "iterations": T,
+        "dataset": lm.entry.dataset,
+        "class_names": class_names(lm.entry.dataset, int(lm.entry.config["model"].get("n_classes", 10))),
+        "source": source,
         "input": x,
         "z": out["z"],
         "probabilities": out["probabilities"],
         "prediction": int(out["probabilities"][-1].argmax()),
-        "label": stored_label(request.app.state.drsae.datasets, req),
+        "label": source["label"] if source else None,
         "reconstructions": out["reconstructions"].reshape(T, 28, 28) if req.reconstructions else None,
         "decision_iteration": out["decision_iteration"],
         "interventions": [asdict(iv) for iv in interventions],

@@ -7,7 +7,7 @@ import pytest
 from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
-from app.callbacks.training import job_detail, validate_job
+from app.callbacks.training import job_detail, parse_number, validate_job
 from server.routes.jobs import job_options
 
 OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
@@ -185,3 +185,21 @@ def test_the_resume_button_follows_the_api():
     assert ids.JOB_RESUME in buttons({"status": "failed", "resumable": True})
     assert ids.JOB_RESUME not in buttons({"status": "failed", "resumable": False})
     assert ids.JOB_CANCEL in buttons({"status": "running", "resumable": False})
+
+
+def test_form_numbers_are_read_as_typed() -> None:
+    for text, x in (("0.02", 0.02), (" 2e-3 ", 0.002), ("+5", 5.0), (".5", 0.5), ("7.", 7.0), (3, 3.0)):
+        assert parse_number(text) == x, text
+    for text in ("1e", "--5", "1e-", "nan", "inf", "1_000", "0x10", "", "1e999", True):
+        assert parse_number(text) is None, text
+
+
+def test_the_curves_help_tells_the_prototype_story_only_where_the_card_shows_it() -> None:
+    from app.callbacks.dynamics import curves_help, intro_iterations
+
+    story = "the right class's prototypes grow"
+    assert story in curves_help({"shows_paper_structure": True, "roles": {"part": 104}})
+    assert story not in curves_help({"shows_paper_structure": False, "roles": {"part": 0, "categorical": 400}})
+    assert "no part-units" in curves_help({"shows_paper_structure": False, "roles": {"part": 0}})
+    assert "not measured" in curves_help({"shows_paper_structure": None, "roles": {"part": 3}})
+    assert intro_iterations({"iterations": 5}) == "T = 5 for this model"

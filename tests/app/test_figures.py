@@ -250,3 +250,13 @@ def test_role_metrics_figure_reads_the_rows_the_trainer_writes():
     fig = figures.role_metrics_figure(rows[:5], 1)
     assert len(fig.data) == len(plotted)  # counts, angles and the correlation, all present
     assert all(any(v is not None for v in tr.y) for tr in fig.data)
+
+
+def test_role_figure_before_any_job_asks_for_one_and_log_ticks_are_whole_values() -> None:
+    from app.figures import log_ticks, role_metrics_figure
+
+    empty = role_metrics_figure([], None)
+    text = empty.layout.annotations[0].text
+    assert "pick a job" in text and "no role metrics" not in text
+    assert "no role metrics" in role_metrics_figure([{"epoch": 1}], 1).layout.annotations[0].text
+    assert log_ticks(0.06, 2.3) == [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]

@@ -32,7 +32,7 @@ def shown_ranges(children: list[html.Div]) -> dict[str, str]:
     found = {}
     for div in children:
         field = div.children[1]
-        if isinstance(field, dcc.Input) and field.type == "number":
+        if isinstance(field, dcc.Input) and getattr(field, "inputMode", None) == "decimal":  # typed as text
             found[field.id["index"]] = div.children[2].children
     return found
 
@@ -67,7 +67,7 @@ def test_every_bound_the_form_shows_is_the_one_the_api_enforces(client: TestClie
         ]
         for value, ok in cases:
             value = int(value) if r["integer"] else value
-            form_accepts = not validate_job({**base, name: value}, options)[1]
+            form_accepts = not validate_job({**base, name: repr(value)}, options)[1]  # the text the field holds
             assert form_accepts == ok, (name, value, "the form")
             status = client.post("/api/jobs", json={**base, name: value}).status_code
             assert status == (202 if ok else 422), (name, value, "the API")

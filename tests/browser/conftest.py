@@ -24,6 +24,7 @@ ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 DOCS_MODEL = REPO / "models" / "default"  # the shipped default (it shows the paper's structure): docs screenshots
 TINY = "tiny"
+SHORT = "tiny-t5"  # T = 5, no model card
 FASHION = "z-fashion-mnist-tiny-untrained-with-a-rather-long-model-name"  # sorts last: not the default pick
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -52,6 +53,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     models.mkdir()
     _train_tiny(models)
     ids = [TINY]
+    tiny_run(models, hidden=16, T=5, name=SHORT)  # untrained, T = 5: text must follow the model's own T
     if data.dataset_path("fashion-mnist").exists():
         # untrained, tiny, with a long folder name: Fashion-MNIST wording and the header's width
         tiny_run(models, hidden=16, T=11, name=FASHION, dataset="fashion-mnist")

@@ -125,3 +125,51 @@ def test_cancel_and_resume_a_job(page: BrowserPage, live_server):
     page.page.locator(f'.job-row[data-job="{job_id}"] .btn-small:has-text("Cancel")').click()
     page.page.wait_for_selector(f'.job-row[data-job="{job_id}"][data-status="cancelled"]', timeout=60_000)
     assert not page.errors, page.errors
+
+
+def test_cancel_is_not_replaced_under_the_pointer_while_the_job_runs(page: BrowserPage, live_server):
+    """The job list changes with every epoch; its rows update in place, so a click held on Cancel (120 ms,
+    as a person clicks) lands on the button it started on."""
+    page.goto("/training?model=tiny")
+    field(page, "hidden_units").wait_for(timeout=15_000)
+    choose_preset(page, "smoke")
+    field(page, "hidden_units").fill("16")
+    field(page, "epochs").fill("500")
+    field(page, "name").fill("hold-cancel")
+    job_id = start_job(page)
+    row = f'.job-row[data-job="{job_id}"]'
+    page.page.wait_for_selector(f'{row}[data-status="running"] .btn-small', timeout=30_000)
+    page.page.evaluate(
+        """(row) => { window.heldCancel = document.querySelector(row + ' .btn-small');
+          window.detailsSeen = new Set(); window.detailWatch = setInterval(() => {
+            const d = document.querySelector(row + ' .job-detail'); if (d) window.detailsSeen.add(d.textContent);
+          }, 20); }""",
+        row,
+    )
+    page.page.wait_for_function("window.detailsSeen.size >= 3", timeout=60_000)  # the row changed twice
+    same = page.page.evaluate(
+        "(row) => window.heldCancel.isConnected && document.querySelector(row + ' .btn-small') === window.heldCancel",
+        row,
+    )
+    assert same, "the Cancel button was replaced while the job ran"
+    box = page.page.locator(f"{row} .btn-small").bounding_box()
+    page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.page.mouse.down()
+    page.page.wait_for_timeout(120)
+    page.page.mouse.up()
+    page.page.wait_for_selector(f'{row}[data-status="cancelled"]', timeout=60_000)
+    assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("typed", ["1e", "--5", "1e-"])
+def test_a_half_typed_number_is_refused_not_replaced_by_the_preset(page: BrowserPage, typed: str):
+    """What the browser cannot read as a number must not become an empty field (the preset's value): it is
+    refused beside the field and Start stays disabled."""
+    page.goto("/training?model=tiny")
+    field(page, "learning_rate").wait_for(timeout=15_000)
+    page.page.wait_for_function("!document.getElementById('start-job-button').disabled", timeout=15_000)
+    field(page, "learning_rate").press_sequentially(typed)
+    error = page.page.locator(".field", has=field(page, "learning_rate")).locator(".field-error")
+    error.filter(has_text="must be a number").wait_for(timeout=10_000)
+    assert page.page.evaluate("document.getElementById('start-job-button').disabled")
+    assert field(page, "learning_rate").input_value() == typed

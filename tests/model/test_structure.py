@@ -103,3 +103,17 @@ def test_claims_need_ten_units_and_can_be_refuted() -> None:
     assert c_norm.verdict == "consistent" and "30 categorical, 20 part units" in c_norm.measured
     refuted = next(c for c in R.claims(analyses(20, 30, cat_c=0.1, part_c=0.9)) if "‖C_i‖" in c.claim)
     assert refuted.verdict == "not observed"
+
+
+def test_the_command_line_table_has_whole_headers_and_says_why_a_sign_has_no_number() -> None:
+    ok = {"run": "runs/a", "error": 1.5, **measured()}
+    no_part = {"run": "runs/adam", "error": 1.1, **measured(units_part=0, ista_correlation=math.nan)}
+    results = [r | {"verdicts": St.verdicts(r)} for r in (ok, no_part)]
+    lines = St.table(results)
+    text = "\n".join(lines)
+    assert "nan" not in text.lower().replace("n/a", "")
+    for t in St.TARGETS[2:]:
+        assert len(t.column) <= St.COLUMN and f" {t.column}" in lines[0] and t.text in text
+    assert lines[2].rstrip().endswith("n/a?")  # no number, no verdict
+    assert "n/a for 1 run: the model has no part-units" in text
+    assert lines[1].split()[-1] == "-0.700*"

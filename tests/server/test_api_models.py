@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -48,6 +49,27 @@ def test_health_and_catch_all(client: TestClient) -> None:
     assert client.options("/api/jobs").headers["allow"] == "GET, POST"
     assert client.get("/docs").status_code == 200
     assert "/api/models/{model_id}/encode" in client.get("/openapi.json").json()["paths"]
+
+
+def test_created_is_when_the_model_was_trained_not_when_the_folder_was_copied(settings: Settings) -> None:
+    """A clone or a copy gives the weights a new mtime; `created` comes from the weights' own record."""
+    from datetime import datetime
+
+    from safetensors.torch import save_file
+
+    before = time.time()
+    run = settings.models_dir / "tiny"
+    tiny_run(settings.models_dir, name="tiny")  # saved now
+    os.utime(run / checkpoint.WEIGHTS, (before + 86_400, before + 86_400))  # "cloned" a day later
+    old = settings.models_dir / "old"
+    shutil.copytree(run, old)
+    tensors = {k: v.contiguous() for k, v in checkpoint.load(run).state_dict().items()}
+    meta = {"format": "pt", "drsae_config": json.dumps(checkpoint.load(run).config.to_dict())}  # no saved_at
+    save_file(tensors, str(old / checkpoint.WEIGHTS), metadata=meta)
+    with TestClient(create_app(settings)) as c:
+        created = {m["id"]: m["created"] for m in c.get("/api/models").json()["data"]}
+    assert before - 2 <= datetime.fromisoformat(created["tiny"]).timestamp() <= time.time() + 1
+    assert created["old"] is None  # its record does not say: not the copy's time
 
 
 def test_models_list_and_detail(client: TestClient) -> None:
@@ -172,6 +194,23 @@ def test_encode_by_reference_equals_encoding_the_pixels(client: TestClient) -> N
     # split defaults to "test"
     r = client.post("/api/models/tiny/encode", json={"dataset": "mnist", "index": 7, "preprocess": "none"})
     np.testing.assert_allclose(r.json()["z"], b["z"], atol=1e-6)
+
+
+@needs_mnist
+def test_encode_names_outputs_with_the_models_classes_and_the_input_with_its_own(settings: Settings) -> None:
+    """A Fashion-MNIST model shown an MNIST digit: its outputs carry its class names, the input its dataset's."""
+    tiny_run(settings.models_dir, hidden=16, T=3, name="fashion", dataset="fashion-mnist")
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/api/models/fashion/encode", json={"dataset": "mnist", "index": 0, "preprocess": "none"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["dataset"] == "fashion-mnist" and body["class_names"] == list(data.CLASS_NAMES["fashion-mnist"])
+        label = int(data.load_arrays("mnist")["test_y"][0])
+        assert body["source"] == {"dataset": "mnist", "title": "MNIST", "split": "test", "index": 0,
+                                  "item_noun": "digit", "label": label, "label_name": str(label)}
+        drawn = c.post("/api/models/fashion/encode", json={"image": digit().tolist()}).json()
+        assert drawn["source"] is None and drawn["class_names"][9] == "Ankle boot"
+        assert c.get("/api/models/fashion").json()["dataset_title"] == "Fashion-MNIST"
 
 
 @needs_mnist

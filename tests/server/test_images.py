@@ -69,3 +69,10 @@ def test_decode_rejects_other_formats_and_huge_images() -> None:
         decode_png_data_url(png_url(Image.new("L", (10, 10)), fmt="GIF"))
     with pytest.raises(ImageError, match="between"):
         decode_png_data_url(png_url(Image.new("1", (4000, 10))))
+
+
+def test_decode_inverts_dark_ink_on_mid_grey_paper() -> None:
+    grey = np.full((30, 30), 120, dtype=np.uint8)  # below the middle grey: only the ink's side tells
+    grey[5:10, 5:10] = 20
+    out = decode_png_data_url(png_url(Image.fromarray(grey, "L")))
+    assert out[7, 7] > out[0, 0] + 0.3

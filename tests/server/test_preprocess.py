@@ -84,3 +84,20 @@ def test_fit_canvas_and_l2_normalize() -> None:
     assert v.shape == (784,) and np.linalg.norm(v) == pytest.approx(1.0, rel=1e-6)
     with pytest.raises(ValueError):
         P.l2_normalize(np.zeros((28, 28)))
+
+
+@pytest.mark.parametrize("paper", [0.1, 0.25, 0.5])
+def test_paper_and_its_grain_are_removed_before_centring(paper: float) -> None:
+    """A photo of paper (inverted: the paper's level everywhere, a little grain) centres like the clean digit."""
+    rng = np.random.default_rng(0)
+    clean = np.zeros((80, 80))
+    clean[20:60, 36:44] = 1.0  # a "1"
+    photo = np.clip(paper + (1 - paper) * clean + rng.normal(0, 0.01, clean.shape), 0, 1)
+    cleaned = P.remove_background(photo)
+    assert cleaned[0].max() == 0.0 and cleaned[40, 40] > 0.9
+    a, b = P.center_digit(cleaned), P.center_digit(clean)
+    assert P.bounding_box(P.center_digit(photo)) == (4, 24, 4, 24)  # uncleaned: the whole sheet is the "digit"
+    assert np.allclose(P.center_of_mass(a), P.center_of_mass(b), atol=1.0)  # the same digit, within a pixel
+    assert abs(a.sum() - b.sum()) < 0.05 * b.sum() and np.count_nonzero(a > 0.5) == np.count_nonzero(b > 0.5)
+    assert P.remove_background(clean) is not None and np.array_equal(P.remove_background(clean), clean)
+    assert not P.remove_background(np.full((20, 20), paper)).any()  # only paper: blank
