@@ -224,7 +224,7 @@ PRESETS: dict[str, TrainConfig] = {
         project_every=5,  # "Repair after every 5th minibatch"
     ),
     # The default: the recipe whose models show the paper's structure (docs/model.md, "Our default recipe";
-    # chosen on the validation set among 12 recipes, scripts/gpu_sweep.py). SGD with Nesterov momentum on
+    # chosen on the validation set among 12 recipes in two GPU sweeps). SGD with Nesterov momentum on
     # every matrix with the per-matrix rates, E and D at a quarter of theirs, a warm-up at the start of each
     # phase, cosine decay to zero over the supervised phase, mean (not summed) minibatch gradients.
     "faithful": TrainConfig(
