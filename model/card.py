@@ -65,6 +65,8 @@ def evaluated_images(train_cfg: dict[str, Any], split: str) -> int:
 
 def build(run_dir: Path, machine: str | None = None) -> dict[str, Any]:
     cfg = checkpoint.read_config(run_dir)
+    if (cfg.get("results") or {}).get("test_error") is None:
+        raise ValueError(f"{run_dir} has no final results (status {cfg.get('status')!r}): a card needs a finished run")
     train_cfg = cfg.get("train") or {}
     dataset = str(train_cfg.get("dataset", "mnist"))
     measured = structure.evaluate_run(run_dir, "test")
@@ -142,14 +144,14 @@ def write(run_dir: Path, machine: str | None = None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model.card", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="model folders (model.safetensors + config.json)")
+    p.add_argument("runs", nargs="+", type=Path, help="model or sweep folders")
     p.add_argument(
         "--machine",
         help="where it was trained, in words (default: the machine its card names, else the device in config.json)",
     )
     args = p.parse_args(argv)
     try:
-        for run in args.runs:
+        for run in checkpoint.run_folders(args.runs):
             card = write(run, args.machine)
             print(f"{run}: test {card['test_error']:.2f}%, structure shown: {card['shows_paper_structure']}")
     except (checkpoint.CheckpointError, data.DataError, ValueError, KeyError) as e:

@@ -26,6 +26,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 STATE = "state.pt"
 LOCK = ".training.lock"
+SWEEP = "sweep.json"  # a sweep folder's list of its members (model/cli.py)
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or does not fit the model it claims to hold."""
@@ -177,3 +178,14 @@ def lock_run(run_dir: Path) -> Any:
     f.write(f"process {os.getpid()}")
     f.flush()
     return f
+
+
+def run_folders(paths: list[Path]) -> list[Path]:
+    """The run folders named, a sweep folder standing for every member its sweep.json lists."""
+    out = []
+    for p in map(Path, paths):
+        if (p / SWEEP).is_file():
+            out += [p / m["folder"] for m in json.loads((p / SWEEP).read_text())["members"]]
+        else:
+            out.append(p)
+    return out

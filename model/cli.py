@@ -23,7 +23,7 @@ from model import checkpoint, data, preflight
 from model import train as trainer
 from model.presets import BOUNDS, CHOICES, DEFAULT, HELP, PRESETS, TrainConfig, preset
 
-SWEEP = "sweep.json"
+SWEEP = checkpoint.SWEEP
 ENDED = ("finished", "diverged")  # member statuses a resume leaves alone
 NOT_FLAGS = {"preset"}
 

@@ -175,7 +175,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model.structure", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="run folders (model.safetensors + config.json)")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders (model.safetensors + config.json) or sweep folders")
     p.add_argument("--split", default="val", choices=["val", "test"], help="where to measure (default val)")
     p.add_argument("--choose", action="store_true", help="apply the choice rule (validation set only)")
     p.add_argument("--json", type=Path, help="write the results here")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.choose and args.split != "val":
         p.error("choose on the validation set only")
     try:
-        results = [evaluate_run(r, args.split) for r in args.runs]
+        results = [evaluate_run(r, args.split) for r in checkpoint.run_folders(args.runs)]
     except (checkpoint.CheckpointError, data.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

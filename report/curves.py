@@ -28,17 +28,6 @@ from report.figures import PLOTLY_JS
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 
 
-def run_folders(paths: list[Path]) -> list[Path]:
-    """The run folders named, a sweep folder standing for its members."""
-    out = []
-    for p in paths:
-        if (p / "sweep.json").exists():
-            out += [p / m["folder"] for m in json.loads((p / "sweep.json").read_text())["members"]]
-        else:
-            out.append(p)
-    return out
-
-
 def label(folder: Path) -> str:
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name not in ("", ".") else folder.name
 
@@ -121,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", type=Path, default=Path("reports"))
     args = p.parse_args(argv)
     try:
-        folders = run_folders(args.folders)
+        folders = checkpoint.run_folders(args.folders)
         rows = [summary(f) for f in folders]
     except (checkpoint.CheckpointError, OSError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)

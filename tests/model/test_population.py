@@ -162,3 +162,20 @@ def test_every_flag_says_what_it_does_its_default_and_its_range() -> None:
             assert BOUNDS[f.name].text() in text, f.name
         if f.name in CHOICES:
             assert ", ".join(CHOICES[f.name]) in text, f.name
+
+
+def test_structure_card_and_curves_take_a_sweep_folder(tmp_path, capsys) -> None:
+    from model import card, structure
+
+    out = tmp_path / "sweep"
+    assert cli_main([*SWEEP, "--seeds", "0,1", "--out", str(out)]) == 0
+    assert checkpoint.run_folders([out]) == [out / "seed0", out / "seed1"]
+    assert structure.main([str(out), "--split", "val"]) == 0
+    table = capsys.readouterr().out
+    assert "seed0" in table and "seed1" in table
+    assert card.main([str(out)]) == 0
+    assert (out / "seed1" / "README.md").exists()
+    unfinished = tmp_path / "cut"
+    train(preset("smoke", **TINY), unfinished, should_stop=lambda: True, progress_bar=False)
+    assert card.main([str(unfinished)]) == 2
+    assert "no final results" in capsys.readouterr().err
