@@ -297,9 +297,10 @@ def started(folder: Path) -> bool:
 
 
 def _epoch_of(folder: Path) -> int:
+    """The epoch a member resumes from: its state.pt's (config.json's is the best epoch's)."""
     try:
-        return int(checkpoint.read_config(folder)["train_state"]["epoch"])
-    except (checkpoint.CheckpointError, KeyError, ValueError, TypeError):
+        return int(checkpoint.load_state(folder)["train_state"]["epoch"])
+    except (checkpoint.CheckpointError, KeyError, ValueError, TypeError, RuntimeError):
         return 0
 
 

@@ -179,3 +179,15 @@ def test_structure_card_and_curves_take_a_sweep_folder(tmp_path, capsys) -> None
     train(preset("smoke", **TINY), unfinished, should_stop=lambda: True, progress_bar=False)
     assert card.main([str(unfinished)]) == 2
     assert "no final results" in capsys.readouterr().err
+
+
+def test_a_resumed_sweep_groups_members_by_their_resume_epoch_not_their_best(tmp_path) -> None:
+    """config.json's train_state is the best epoch's; the epoch a member resumes from is state.pt's."""
+    from model import cli
+
+    out = tmp_path / "r"
+    train(preset("smoke", unsup_epochs=1, epochs=2, **TINY), out, progress_bar=False)
+    cfg = checkpoint.read_config(out)
+    cfg["train_state"]["epoch"] = 1  # as after a best epoch long ago
+    checkpoint.atomic_write_json(out / checkpoint.CONFIG, cfg)
+    assert cli._epoch_of(out) == 3
