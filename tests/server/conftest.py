@@ -103,3 +103,42 @@ def _tolerate_cpython_ast_bug() -> None:
 
 
 _tolerate_cpython_ast_bug()
+
+
+def stalled_request(app, path: str, first_bytes: bytes, host: bytes = b"localhost") -> tuple[list[dict], float]:
+    """POST `first_bytes` of a JSON body to `path` straight through the ASGI app, then stall for ever, as a
+    slow client does; returns the messages the app sent and how long it took to answer. Runs in a thread of
+    its own: browser-test plugins may leave an event loop running in this one."""
+    import asyncio
+    import threading
+    import time
+
+    sent: list[dict] = []
+
+    async def run() -> None:
+        first = True
+
+        async def receive() -> dict:
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": first_bytes, "more_body": True}
+            await asyncio.sleep(3600)  # the client stalls
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", host), (b"content-type", b"application/json"), (b"content-length", b"99")],
+            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "state": {},
+        }
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    t0 = time.monotonic()
+    worker = threading.Thread(target=lambda: asyncio.run(run()))
+    worker.start()
+    worker.join(10)
+    return sent, time.monotonic() - t0
