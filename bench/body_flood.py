@@ -15,14 +15,11 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,7 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from png_load import API_ONLY_CPU, TARGET_MS, free_port, start_server  # noqa: E402
+from png_load import API_ONLY_CPU, TARGET_MS, free_port, start_server, write_record  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "body_flood.json"
 
@@ -109,11 +106,7 @@ def main() -> int:
               f"{r['seconds']:g} s: answers {r['statuses']} (largest {r['answer_bytes_max']} bytes); /api/health "
               f"median {r['health_median_ms']} ms, p95 {r['health_p95_ms']} ms over {r['health_probes']} probes "
               f"[{'ok' if ok else 'over'} the {TARGET_MS:g} ms target]")
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    return 0 if all(r["health_median_ms"] < TARGET_MS for r in runs) else 1
+    return write_record(args.out, runs)
 
 
 if __name__ == "__main__":
