@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from model import core
-from model.core import NORM_EPS  # noqa: F401  (the classifier's eps, re-exported for the analyses)
 
 
 @dataclass
