@@ -167,9 +167,8 @@ class Step:
         self.weights.copy_(weights, non_blocking=True)
         self.supervised.copy_(supervised, non_blocking=True)
         self.project_mask.copy_(project, non_blocking=True)
-        any_project = bool(project.any())
-        if not self.graphed:
-            self._body(classifier, any_project)
+        if not self.graphed:  # eager: skip the E/D projection when no member is due (a sync, cheap on a CPU)
+            self._body(classifier, bool(project.any()))
             return
         key = (classifier, True)  # the graph always runs the projection, its mask says for whom
         graph = self.graphs.get(key)
@@ -189,7 +188,7 @@ class Step:
             except RuntimeError as e:  # keep training, eagerly, rather than lose the run
                 print(f"warning: CUDA graph capture failed ({e}); continuing without graphs", file=sys.stderr)
                 self.graphed = False
-                self._body(classifier, any_project)
+                self._body(classifier, bool(project.any()))
                 return
             self.graphs[key] = graph
         graph.replay()
