@@ -35,8 +35,9 @@ def retain_freed_memory() -> bool:
 
     Every step allocates the same large temporaries (gradients, casts, the projection's squares); by
     default glibc serves blocks above a threshold with fresh mmaps or trims them after free, so each step
-    page-faults them back in: 5,700 faults a step for 8 members at batch 10, a sixth of the step's CPU
-    time (docs/training.md). Returns whether the allocator took the settings (glibc only)."""
+    page-faults them back in: for 8 members at batch 10, 9,869 faults and 44.5 ms of CPU a step against 20
+    and 24.9 ms (bench/page_faults.py, docs/training.md). Returns whether the allocator took the settings
+    (glibc only)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
