@@ -567,7 +567,10 @@ def end_epoch(
     epoch_seconds: float, bar: progress.ConsoleProgress | None, label: str, on_row: ProgressFn | None,
 ) -> str | None:
     """Member m (index j in the population) finished an epoch: count it, and on rank 0 evaluate, keep the
-    best model, log the row, save the resume state. Returns why the member ends now, if it does."""
+    best model, log the row, save the resume state. Returns why the member ends now, if it does.
+
+    The row is stored once: by `on_row`'s owner when there is one (a server job keeps its rows in SQLite),
+    else in the run folder's metrics.jsonl (a run from the command line)."""
     phase = m.phase
     m.state.epoch += 1
     m.state.step += run.steps_per_epoch
@@ -577,11 +580,12 @@ def end_epoch(
         return None
     val_m, test_m = evaluate_and_checkpoint(m, run)
     row = epoch_row(m, run, phase, lr, train_m, val_m, test_m, epoch_seconds)
-    checkpoint.append_metrics(m.out_dir, row)
-    save_resume_state(m, run, opt, j)
-    print_epoch(row, m.total_epochs, label)
     if on_row:
         on_row(row)
+    else:
+        checkpoint.append_metrics(m.out_dir, row)
+    save_resume_state(m, run, opt, j)
+    print_epoch(row, m.total_epochs, label)
     if bar:
         bar.epoch_done(m, row)
     bad = diverged(train_m, val_m)
@@ -610,9 +614,9 @@ def train_population(
 ) -> list[dict[str, Any]]:
     """Train every config into its folder, all in one population; returns each member's summary.
 
-    `on_progress(i, row)` gets member i's epoch rows; `should_stop()` is polled between steps (a job's
-    cancel flag). With world_size > 1 the population must be one run, trained data-parallel; only rank 0
-    writes files and calls back.
+    `on_progress(i, row)` gets member i's epoch rows (its owner stores them then, not metrics.jsonl);
+    `should_stop()` is polled between steps (a job's cancel flag). With world_size > 1 the population must be
+    one run, trained data-parallel; only rank 0 writes files and calls back.
     """
     check_population(cfgs)
     if world_size > 1 and len(cfgs) != 1:
@@ -724,7 +728,8 @@ def train(
 ) -> dict[str, Any]:
     """Run one config into `out_dir` (a population of one); returns the summary also written to config.json.
 
-    `on_progress(row)` gets every epoch's metrics row; `should_stop()` is polled between steps.
+    `on_progress(row)` gets every epoch's metrics row (and stores it: no metrics.jsonl then);
+    `should_stop()` is polled between steps.
     """
     callback = (lambda _i, row: on_progress(row)) if on_progress else None
     (summary,) = train_population(

@@ -25,14 +25,12 @@ from pathlib import Path
 from model import checkpoint
 from model.presets import TrainConfig
 from server.config import REPO, Settings
-from server.store import FINAL, JobRow, StorageError, Store
+from server.lifecycle import JobStateError, Status, check_cancel, check_resume
+from server.lifecycle import resumable as _resumable
+from server.store import JobRow, StorageError, Store
 
 log = logging.getLogger("drsae.jobs")
 LOG_NAME = "worker.log"
-
-
-class JobStateError(ValueError):
-    """The job is not in a state that allows the action (a 409)."""
 
 
 class QueueFullError(RuntimeError):
@@ -43,12 +41,13 @@ def run_dir(settings: Settings, job_id: int) -> Path:
     return settings.runs_dir / str(job_id)
 
 
+def has_state(settings: Settings, job_id: int) -> bool:
+    """The job saved a resume state (state.pt) in its run folder."""
+    return (run_dir(settings, job_id) / checkpoint.STATE).exists()
+
+
 def resumable(settings: Settings, job: JobRow) -> bool:
-    """Interrupted and cancelled jobs resume; a failed one too when it saved a state first (a full disk or a
-    crash after an epoch: the state is whole, files are written by rename)."""
-    if job.status in ("interrupted", "cancelled"):
-        return True
-    return job.status == "failed" and (run_dir(settings, job.id) / checkpoint.STATE).exists()
+    return _resumable(job.status, has_state(settings, job.id))
 
 
 def log_tail(path: Path, chars: int = 1500) -> str:
@@ -99,7 +98,7 @@ class JobManager:
 
     # ------------------------------------------------------------------------------- actions
     def _check_queue(self) -> None:
-        queued = self.store.count_jobs(status="queued")
+        queued = self.store.count_jobs(status=Status.QUEUED)
         if queued >= self.settings.max_queued:
             raise QueueFullError(
                 f"{queued} jobs are already waiting (the limit is {self.settings.max_queued}): "
@@ -115,9 +114,8 @@ class JobManager:
         return job
 
     def cancel(self, job: JobRow) -> JobRow:
-        if job.status in ("finished", "failed", "cancelled"):
-            raise JobStateError(f"Job {job.id} is already {job.status}")
-        if job.status in ("queued", "interrupted") and self.store.cancel_queued(job_id=job.id):
+        check_cancel(job.id, job.status)
+        if job.status != Status.RUNNING and self.store.cancel_queued(job_id=job.id):
             return self._reload(job.id)
         # running (perhaps claimed by the scheduler since we read it): the worker sees the flag within a step,
         # and SIGTERM covers a busy or stuck one
@@ -127,14 +125,11 @@ class JobManager:
         return self._reload(job.id)
 
     def resume(self, job: JobRow) -> JobRow:
-        has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
-        if not resumable(self.settings, job):
-            raise JobStateError(
-                f"Only an interrupted or cancelled job, or a failed one that saved a state, can be resumed; "
-                f"job {job.id} is {job.status}"
-            )
+        saved = has_state(self.settings, job.id)
+        check_resume(job.id, job.status, saved)
         self._check_queue()
-        self.store.requeue(job_id=job.id, resume=has_state)
+        if not self.store.requeue(job_id=job.id, resume=saved):
+            raise JobStateError(f"Job {job.id} changed state meanwhile; reload it")
         return self._reload(job.id)
 
     def _reload(self, job_id: int) -> JobRow:
@@ -158,7 +153,7 @@ class JobManager:
             log.error("cannot recover jobs: %s", self.store.failure)
             return
         try:
-            running = self.store.list_jobs(statuses=("running",))
+            running = self.store.list_jobs(statuses=(Status.RUNNING,))
         except StorageError as e:  # a database whose header reads but whose pages do not: start anyway
             log.error("cannot recover jobs: %s; the job endpoints answer 503 until the file is fixed", e)
             return
@@ -167,11 +162,11 @@ class JobManager:
                 log.info("job %d: worker %d still alive, adopted", job.id, job.pid)
             else:
                 self.store.finish(
-                    job_id=job.id, status="interrupted", error="the server stopped while it ran", only_if_running=True
+                    job_id=job.id, status=Status.INTERRUPTED, error="the server stopped while it ran"
                 )
 
     def running_count(self) -> int:
-        return self.store.count_jobs(status="running")
+        return self.store.count_jobs(status=Status.RUNNING)
 
     def tick(self) -> None:
         """One scheduler pass: reap exited workers, escalate cancels, drop dead adopted ones, start queued."""
@@ -182,32 +177,32 @@ class JobManager:
             del self.procs[job_id]
             self.kill_at.pop(job_id, None)
             job = self.store.get_job(job_id=job_id)
-            if job and job.status == "running":  # died without writing a final status
+            if job and job.status == Status.RUNNING:  # died without writing a final status
                 self._died(job, rc)
         now = time.monotonic()
         for job_id, deadline in list(self.kill_at.items()):
             if now < deadline:
                 continue
             job = self.store.get_job(job_id=job_id)
-            if job and job.status == "running":
+            if job and job.status == Status.RUNNING:
                 log.warning("job %d ignored SIGTERM for %.0fs: SIGKILL", job_id, self.settings.cancel_grace_s)
                 self._signal(job, signal.SIGKILL)
                 if job_id not in self.procs:  # adopted: nobody will reap it
-                    self.store.finish(job_id=job_id, status="cancelled", only_if_running=True)
+                    self.store.finish(job_id=job_id, status=Status.CANCELLED)
             self.kill_at.pop(job_id, None)
         stale = self.settings.stale_after_s
-        for job in self.store.list_jobs(statuses=("running",)):
+        for job in self.store.list_jobs(statuses=(Status.RUNNING,)):
             if job.id in self.procs:
                 if job.id not in self.kill_at and not beating(job, stale):
                     self._hung(job)
             elif not worker_alive(job, stale):
                 self.store.finish(
-                    job_id=job.id, status="interrupted", error="the worker process disappeared", only_if_running=True
+                    job_id=job.id, status=Status.INTERRUPTED, error="the worker process disappeared"
                 )
         free = self.settings.max_jobs - self.running_count()
         if free > 0:
             # a resumed job whose previous worker is still exiting waits for the next pass
-            queued = [j for j in reversed(self.store.list_jobs(statuses=("queued",))) if j.id not in self.procs]
+            queued = [j for j in reversed(self.store.list_jobs(statuses=(Status.QUEUED,))) if j.id not in self.procs]
             for job in queued[:free]:
                 self.start(job)
 
@@ -215,27 +210,27 @@ class JobManager:
         """A worker we started exited without a final status (killed outright, the OOM killer, a crash).
         With a resume checkpoint the job is 'interrupted' and can go on, as when an adopted worker dies."""
         if job.cancel:
-            self.store.finish(job_id=job.id, status="cancelled", only_if_running=True)
+            self.store.finish(job_id=job.id, status=Status.CANCELLED)
             return
         how = f"killed by {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() else f"code {rc}"
         out = run_dir(self.settings, job.id)
         tail = log_tail(out / LOG_NAME)
-        if (out / checkpoint.STATE).exists():
+        if has_state(self.settings, job.id):
             error = f"the worker died ({how}); resume goes on from the last saved epoch. {tail}"
-            self.store.finish(job_id=job.id, status="interrupted", error=error.strip(), only_if_running=True)
+            self.store.finish(job_id=job.id, status=Status.INTERRUPTED, error=error.strip())
         else:
             error = f"the worker exited with {how} before saving a checkpoint: {tail}"
-            self.store.finish(job_id=job.id, status="failed", error=error.strip(), only_if_running=True)
+            self.store.finish(job_id=job.id, status=Status.FAILED, error=error.strip())
 
     def _hung(self, job: JobRow) -> None:
         """A worker we started that is alive but sends no heartbeat (stopped, deadlocked, swapping): killed,
         and its job interrupted, so it can be resumed and the queue moves on (reaped on a later pass)."""
         log.warning("job %d: no heartbeat for %.0f s: killing its worker", job.id, self.settings.stale_after_s)
         self._signal(job, signal.SIGKILL)
-        has_state = (run_dir(self.settings, job.id) / checkpoint.STATE).exists()
-        then = "resume goes on from the last saved epoch" if has_state else "resume starts it again"
+        saved = has_state(self.settings, job.id)
+        then = "resume goes on from the last saved epoch" if saved else "resume starts it again"
         error = f"no heartbeat for {self.settings.stale_after_s:.0f} s (hung or stopped): the worker was killed; {then}"
-        self.store.finish(job_id=job.id, status="interrupted", error=error, only_if_running=True)
+        self.store.finish(job_id=job.id, status=Status.INTERRUPTED, error=error)
 
     def start(self, job: JobRow) -> None:
         if not self.store.claim(job_id=job.id):  # cancelled since it was listed
@@ -264,7 +259,7 @@ class JobManager:
                     start_new_session=True,
                 )
         except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever
-            self.store.finish(job_id=job.id, status="failed", error=f"cannot start the worker in {out}: {e}")
+            self.store.finish(job_id=job.id, status=Status.FAILED, error=f"cannot start the worker in {out}: {e}")
             return
         self.procs[job.id] = proc
         self.store.mark_started(job_id=job.id, pid=proc.pid)
@@ -310,7 +305,7 @@ class JobManager:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             self.store.finish(
-                job_id=job_id, status="interrupted", error="the server stopped while it ran", only_if_running=True
+                job_id=job_id, status=Status.INTERRUPTED, error="the server stopped while it ran"
             )
         self.procs.clear()
 
@@ -319,6 +314,3 @@ def _killpg(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # the worker leads its own session, so pgid == pid
         os.killpg(pid, sig)
 
-
-def is_final(status: str) -> bool:
-    return status in FINAL

@@ -10,10 +10,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from model.data import DATASETS
 from model.presets import BOUNDS, PRESETS
+from server.lifecycle import Status
 
 Role = Literal["part", "intermediate", "categorical"]
 Source = Literal["shipped", "job"]
-JobStatus = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted"]
+JobStatus = Status  # the names and moves: server/lifecycle.py
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]  # the recipes of model/presets.py
 DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 Split = Literal["train", "val", "test"]
@@ -414,6 +415,12 @@ class DatasetChoice(BaseModel):
     title: str
 
 
+class StatusChoice(BaseModel):
+    name: Status
+    active: bool = Field(description="queued or running: a worker is coming or working")
+    final: bool = Field(description="nothing changes the job by itself any more")
+
+
 class JobOptions(BaseModel):
     """Everything a client needs to offer a valid JobCreate: what it accepts is never refused for range."""
 
@@ -423,6 +430,7 @@ class JobOptions(BaseModel):
     fields: dict[str, Range] = Field(description="JobCreate's numeric fields and their ranges")
     name_pattern: str
     name_max_length: int
+    statuses: list[StatusChoice] = Field(description="every job status, so clients name none themselves")
 
 
 class JobPublic(BaseModel):
@@ -436,6 +444,8 @@ class JobPublic(BaseModel):
     latest: dict[str, Any] | None
     model_id: str | None
     error: str | None
+    active: bool = Field(description="queued or running: a worker is coming or working")
+    final: bool = Field(description="nothing changes the job by itself any more")
     resumable: bool = Field(False, description="POST /resume would accept it (a failed job that saved a state too)")
     created: str
     started: str | None

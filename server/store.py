@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-FINAL = ("finished", "failed", "cancelled", "interrupted")
+from server.lifecycle import FINAL, Status, sources
+
 BUSY_MS = 15000  # how long a statement waits for another process's lock
 
 _SCHEMA = """
@@ -224,8 +225,8 @@ class Store:
     @_guarded(write=True)
     def create_job(self, *, name: str, config: dict[str, Any], total_epochs: int) -> int:
         cur = self._conn().execute(
-            "INSERT INTO jobs (name, status, config, total_epochs, created) VALUES (?, 'queued', ?, ?, ?)",
-            (name, json.dumps(config), total_epochs, time.time()),
+            "INSERT INTO jobs (name, status, config, total_epochs, created) VALUES (?, ?, ?, ?, ?)",
+            (name, Status.QUEUED, json.dumps(config), total_epochs, time.time()),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -258,49 +259,45 @@ class Store:
             return self._conn().execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
         return self._conn().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
+    def _move(
+        self, job_id: int, target: Status, sets: str, params: tuple[Any, ...], only: tuple[Status, ...] | None = None
+    ) -> bool:
+        """Move the job to `target` only from the states server/lifecycle.py allows (or the subset `only`), in
+        one statement: of two processes racing (a cancel and the scheduler's claim), exactly one wins."""
+        allowed = only or sources(target)
+        assert set(allowed) <= set(sources(target)), (target, allowed)
+        marks = ", ".join("?" * len(allowed))
+        sql = f"UPDATE jobs SET status = ?, {sets} WHERE id = ? AND status IN ({marks})"
+        return self._conn().execute(sql, (target, *params, job_id, *allowed)).rowcount > 0
+
     @_guarded(write=True)
     def claim(self, *, job_id: int) -> bool:
-        """queued -> running in one statement, so a cancel that lands first wins and the job never starts."""
+        """queued -> running, so a cancel that lands first wins and the job never starts."""
         now = time.time()
-        cur = self._conn().execute(
-            "UPDATE jobs SET status = 'running', pid = NULL, heartbeat = ?, started = ?, finished = NULL, error = NULL "
-            "WHERE id = ? AND status = 'queued'",
-            (now, now, job_id),
-        )
-        return cur.rowcount > 0
+        sets = "pid = NULL, heartbeat = ?, started = ?, finished = NULL, error = NULL"
+        return self._move(job_id, Status.RUNNING, sets, (now, now), only=(Status.QUEUED,))
 
     @_guarded(write=True)
     def mark_started(self, *, job_id: int, pid: int) -> None:
         now = time.time()
-        self._conn().execute(
-            "UPDATE jobs SET status = 'running', pid = ?, heartbeat = ?, started = ?, finished = NULL, error = NULL "
-            "WHERE id = ?",
-            (pid, now, now, job_id),
-        )
+        sets = "pid = ?, heartbeat = ?, started = ?, finished = NULL, error = NULL"
+        self._move(job_id, Status.RUNNING, sets, (pid, now, now))
 
     @_guarded(write=True)
     def cancel_queued(self, *, job_id: int) -> bool:
         """queued (or interrupted) -> cancelled, only if the scheduler has not claimed it meanwhile."""
-        cur = self._conn().execute(
-            "UPDATE jobs SET status = 'cancelled', error = NULL, finished = ? WHERE id = ? AND status IN "
-            "('queued', 'interrupted')",
-            (time.time(), job_id),
-        )
-        return cur.rowcount > 0
+        only = (Status.QUEUED, Status.INTERRUPTED)
+        return self._move(job_id, Status.CANCELLED, "error = NULL, finished = ?", (time.time(),), only=only)
 
     @_guarded(write=True)
     def beat(self, *, job_id: int) -> None:
         self._conn().execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))
 
     @_guarded(write=True)
-    def finish(self, *, job_id: int, status: str, error: str | None = None, only_if_running: bool = False) -> bool:
-        """Set a final status; with `only_if_running` it does not overwrite one a worker already wrote."""
+    def finish(self, *, job_id: int, status: Status, error: str | None = None) -> bool:
+        """Set a final status, only on a running job: a final status another process wrote first stays."""
         assert status in FINAL, status
-        sql = "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?"
-        if only_if_running:
-            sql += " AND status = 'running'"
-        cur = self._conn().execute(sql, (status, error, time.time(), job_id))
-        return cur.rowcount > 0
+        return self._move(job_id, status, "error = ?, finished = ?", (error, time.time()), only=(Status.RUNNING,))
 
     @_guarded(write=True)
     def request_cancel(self, *, job_id: int) -> None:
@@ -312,12 +309,10 @@ class Store:
         return bool(r and r[0])
 
     @_guarded(write=True)
-    def requeue(self, *, job_id: int, resume: bool) -> None:
-        self._conn().execute(
-            "UPDATE jobs SET status = 'queued', resume = ?, cancel = 0, error = NULL, finished = NULL, pid = NULL "
-            "WHERE id = ?",
-            (int(resume), job_id),
-        )
+    def requeue(self, *, job_id: int, resume: bool) -> bool:
+        """An ended job back in the queue (resume); server/lifecycle.py says which may come back."""
+        sets = "resume = ?, cancel = 0, error = NULL, finished = NULL, pid = NULL"
+        return self._move(job_id, Status.QUEUED, sets, (int(resume),))
 
     @_guarded(write=True)
     def recheck(self) -> None:

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from model import card, checkpoint, data
     from model.presets import TrainConfig
     from model.train import train
+    from server.lifecycle import Status, outcome
     from server.store import Store
 
     store = Store(args.db)
@@ -87,19 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, data.DataError, checkpoint.CheckpointError, RuntimeError, OSError) as e:
         traceback.print_exc()
         stop_beating.set()
-        store.finish(job_id=job.id, status="failed", error=f"{type(e).__name__}: {e}")
+        store.finish(job_id=job.id, status=Status.FAILED, error=f"{type(e).__name__}: {e}")
         return 1
     stop_beating.set()
-    if summary["status"] == "finished":
+    final, error = outcome(summary, store.cancel_requested(job_id=job.id))
+    if final == Status.FINISHED:
         try:  # the model card says whether the job's model shows the paper's structure (model/card.py)
             card.write(out_dir, machine=f"a DrSAE Explorer training job on {platform.node()} ({cfg.device})")
         except (ValueError, KeyError, data.DataError, checkpoint.CheckpointError, OSError) as e:
             print(f"job {job.id}: no model card ({type(e).__name__}: {e})", file=sys.stderr)
-        store.finish(job_id=job.id, status="finished")
-    elif store.cancel_requested(job_id=job.id):
-        store.finish(job_id=job.id, status="cancelled")
-    else:  # SIGTERM or Ctrl-C without a cancel: the server is going away; resumable
-        store.finish(job_id=job.id, status="interrupted", error="stopped by a signal")
+    store.finish(job_id=job.id, status=final, error=error)
     print(f"job {job.id}: {summary['status']}", flush=True)
     return 0
 

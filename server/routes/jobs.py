@@ -18,7 +18,8 @@ from model import checkpoint, data
 from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
-from server.jobs import JobStateError, QueueFullError, is_final, resumable, run_dir
+from server.jobs import QueueFullError, resumable, run_dir
+from server.lifecycle import ACTIVE, FINAL, JobStateError, Status, is_final
 from server.registry import job_model_id
 from server.schemas import (
     JOB_FIELDS,
@@ -33,6 +34,7 @@ from server.schemas import (
     MetricsPublic,
     PresetChoice,
     Range,
+    StatusChoice,
     WholeNumber,
 )
 from server.store import JobRow, Store
@@ -93,15 +95,18 @@ def job_options() -> JobOptions:
         fields=fields,
         name_pattern=JOB_NAME_PATTERN,
         name_max_length=JOB_NAME_MAX,
+        statuses=[StatusChoice(name=s, active=s in ACTIVE, final=s in FINAL) for s in Status],
     )
 
 
 def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
-    has_model = job.status == "finished" and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
+    has_model = job.status == Status.FINISHED and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
     return JobPublic(
         id=job.id,
         name=job.name,
         status=job.status,  # type: ignore[arg-type]
+        active=job.status in ACTIVE,
+        final=is_final(job.status),
         config=job.config,
         epoch=job.epoch,
         total_epochs=job.total_epochs,

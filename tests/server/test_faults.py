@@ -200,6 +200,7 @@ def test_a_failed_job_with_a_saved_state_is_resumable(tmp_path: Path, saved: boo
     with TestClient(create_app(settings)) as c:
         store = c.app.state.drsae.store
         jid = store.create_job(name="enospc", config={}, total_epochs=3)
+        store.claim(job_id=jid)
         store.finish(job_id=jid, status="failed", error="OSError: [Errno 28] No space left on device")
         if saved:
             run_dir(settings, jid).mkdir(parents=True)

@@ -27,6 +27,7 @@ _settings = make_settings(_root, max_jobs=0, token=TOKEN)
 _store = Store(_settings.db_path)
 _store.create_job(name="queued", config={"preset": "smoke"}, total_epochs=4)
 FINISHED = _store.create_job(name="finished", config={"preset": "smoke"}, total_epochs=4)
+_store.claim(job_id=FINISHED)
 _store.finish(job_id=FINISHED, status="finished")
 
 KNOWN = {"model_id": "tiny", "name": "mnist", "job_id": 1}

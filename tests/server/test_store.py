@@ -34,20 +34,35 @@ def test_metrics_replace_and_non_finite_become_null(tmp_path: Path) -> None:
     assert s.get_job(job_id=j).epoch == 2
 
 
-def test_finish_only_if_running_keeps_a_workers_final_status(tmp_path: Path) -> None:
+def test_finish_only_from_running_keeps_a_workers_final_status(tmp_path: Path) -> None:
     s = Store(tmp_path / "jobs.sqlite")
     j = s.create_job(name="a", config={}, total_epochs=1)
     s.mark_started(job_id=j, pid=12345)
     assert s.get_job(job_id=j).status == "running"
     assert s.finish(job_id=j, status="finished")
-    assert not s.finish(job_id=j, status="failed", error="reaped", only_if_running=True)
+    assert not s.finish(job_id=j, status="failed", error="reaped")
     job = s.get_job(job_id=j)
     assert job.status == "finished" and job.error is None and job.finished is not None
     s.request_cancel(job_id=j)
     assert s.cancel_requested(job_id=j)
-    s.requeue(job_id=j, resume=True)
+    assert not s.requeue(job_id=j, resume=True)  # a finished job does not come back
+    s._conn().execute("UPDATE jobs SET status = 'interrupted' WHERE id = ?", (j,))
+    assert s.requeue(job_id=j, resume=True)
     job = s.get_job(job_id=j)
     assert job.status == "queued" and job.resume and not job.cancel and job.pid is None
+
+
+def test_a_queued_job_cannot_be_finished_and_moves_follow_the_lifecycle(tmp_path: Path) -> None:
+    """Every write of a status goes through server/lifecycle.py's moves: none from a state it does not list."""
+    s = Store(tmp_path / "jobs.sqlite")
+    j = s.create_job(name="a", config={}, total_epochs=1)
+    assert not s.finish(job_id=j, status="finished")  # never ran
+    assert not s.requeue(job_id=j, resume=False)  # already waiting
+    assert s.claim(job_id=j) and not s.claim(job_id=j)
+    assert s.finish(job_id=j, status="interrupted", error="gone")
+    assert not s.finish(job_id=j, status="cancelled")  # an ended job keeps its ending
+    assert s.cancel_queued(job_id=j)  # an interrupted job may be cancelled while it waits for a resume
+    assert s.get_job(job_id=j).status == "cancelled"
 
 
 def test_cancel_and_claim_of_a_queued_job_cannot_both_win(tmp_path: Path) -> None:
