@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from bench.train_speed import result_header, write_result  # noqa: E402
 from model import checkpoint, structure  # noqa: E402
+from model.device import resolve as resolve_device  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
-from model.train import resolve_device, train  # noqa: E402
+from model.train import train  # noqa: E402
 
 REFERENCE_BATCH = 100  # the batch the recipe's warm-up length was chosen for
 VARIANTS = ["100:0.02", "200:0.02", "200:0.03", "200:0.04", "500:0.04"]

@@ -24,8 +24,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's model/, run as a script
 
 from bench.train_speed import parse_overrides, result_header, write_result  # noqa: E402
+from model.device import resolve as resolve_device  # noqa: E402
 from model.presets import TrainConfig, preset  # noqa: E402
-from model.train import resolve_device, train  # noqa: E402
+from model.train import train  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

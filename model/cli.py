@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from model import checkpoint, data, preflight
+from model import device as devices
 from model import train as trainer
 from model.presets import BOUNDS, CHOICES, DEFAULT, HELP, PRESETS, TrainConfig, preset
 
@@ -254,7 +255,7 @@ def run_single(cfg: TrainConfig, out: Path, resume: bool, rank: int, world_size:
     import torch.distributed as dist
 
     if world_size > 1:
-        dev = trainer.resolve_device(cfg.device)
+        dev = devices.resolve(cfg.device)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     try:
         summary = trainer.train(cfg, out, rank=rank, world_size=world_size, resume=resume, progress_bar=bar)
@@ -307,7 +308,7 @@ def _epoch_of(folder: Path) -> int:
 def _on_local_device(cfg: TrainConfig, local_rank: int) -> TrainConfig:
     from dataclasses import replace
 
-    if trainer.resolve_device(cfg.device).type == "cuda":
+    if devices.resolve(cfg.device).type == "cuda":
         return replace(cfg, device=f"cuda:{local_rank}")
     return cfg
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import torch
-
-from model import checkpoint, data
+from model import checkpoint, data, device
 from model.presets import TrainConfig
 
 RUN_FILES = (checkpoint.WEIGHTS, checkpoint.STATE, checkpoint.METRICS, checkpoint.CONFIG)
-TRAIN_IMAGES = 50_000  # the training split of both datasets (model/data.py checks it)
 
 
 class PreflightError(ValueError):
@@ -24,20 +21,26 @@ class PreflightError(ValueError):
 
 
 def check_device(name: str) -> str | None:
-    if name == "auto":
-        return None
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        return f"device must be auto, cpu, cuda or cuda:N, got {name!r}"
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return "CUDA was asked for but is not available on this machine"
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            return f"{name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        device.resolve(name)
+    except ValueError as e:
+        return str(e)
     return None
+
+
+def train_images(cfg: TrainConfig, world_size: int = 1) -> int:
+    """The training images each process steps through: the split, or its first train_limit images."""
+    full = data.SPLIT_SIZES["train"]
+    return min(cfg.train_limit or full, full) // world_size
+
+
+def batch_problem(cfg: TrainConfig, world_size: int = 1) -> str | None:
+    """The one rule on the minibatch: no larger than the training images (of each process)."""
+    images = train_images(cfg, world_size)
+    if cfg.batch_size <= images:
+        return None
+    per = " per process" if world_size > 1 else ""
+    return f"batch_size {cfg.batch_size} is larger than the {images} training images{per} of preset {cfg.preset}"
 
 
 def check_output(out_dir: Path, resume: bool) -> str | None:
@@ -75,9 +78,8 @@ def check_run(cfg: TrainConfig, out_dir: Path | str | None, *, resume: bool = Fa
         data.load_arrays(cfg.dataset)  # present, readable, right shapes, checksum
     except data.DataError as e:
         problems.append(str(e))
-    images = min(cfg.train_limit or TRAIN_IMAGES, TRAIN_IMAGES) // world_size
-    if cfg.batch_size > images:
-        problems.append(f"batch_size {cfg.batch_size} is larger than the {images} training images per process")
+    if (problem := batch_problem(cfg, world_size)) is not None:
+        problems.append(problem)
     if out_dir is not None and (problem := check_output(Path(out_dir), resume)) is not None:
         problems.append(problem)
     if problems:

@@ -137,29 +137,41 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # Options of earlier versions that runs' config.json files may still carry; they no longer change anything
 # (manual_backward: the hand-written backward is now the only training path).
 RETIRED = frozenset({"manual_backward"})
+# Options added after the first runs were saved, with the value those runs were trained with: an option missing
+# from a config.json means this, not today's default (those runs predate SGD with momentum and warm-ups).
+ABSENT: dict[str, Any] = {
+    "momentum": 0.0,
+    "nesterov": False,
+    "encoder_decoder_lr_scale": 1.0,
+    "warmup_steps": 0,
+    "classifier_optimizer": "same",
+}
 
 
 @dataclass
 class TrainConfig:
+    """One training run's options. The defaults are the default recipe ("faithful", described at PRESETS);
+    every other preset names what it changes."""
+
     preset: str = "faithful"
     dataset: str = "mnist"
     hidden: int = 400
     T: int = 11
     e_bound: float | None = None  # None: the paper's 1.25/(T-1)
-    optimizer: str = "adam"  # for E, S, b, D (and C, c unless classifier_optimizer says otherwise)
-    lr: float = 3e-3  # base rate; each matrix gets it times DrSAE.lr_scales()
-    momentum: float = 0.0  # sgd only
-    nesterov: bool = False  # sgd only
+    optimizer: str = "sgd"  # for E, S, b, D (and C, c unless classifier_optimizer says otherwise)
+    lr: float = 0.02  # base rate; each matrix gets it times DrSAE.lr_scales()
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only
     classifier_optimizer: str = "same"  # "same": C and c share the optimizer above; "adam": their own Adam
     classifier_lr: float = 3e-3  # with classifier_optimizer="adam"; follows the same schedule shape
-    encoder_decoder_lr_scale: float = 1.0  # extra factor on E's and D's rates (on top of lr_scales)
-    warmup_steps: int = 0  # linear warm-up at the start of each phase (pretraining and the phase switch)
+    encoder_decoder_lr_scale: float = 0.25  # extra factor on E's and D's rates (on top of lr_scales)
+    warmup_steps: int = 1000  # linear warm-up at the start of each phase (pretraining and the phase switch)
     schedule: str = "cosine"
     lr_decay: float = 5e-7  # per training sample, for the 'paper' schedule
     min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
     batch_size: int = 100
     sum_gradients: bool = False  # the authors summed (not averaged) gradients over a minibatch
-    unsup_epochs: int = 10  # reconstruction + L1 only
+    unsup_epochs: int = 5  # reconstruction + L1 only
     epochs: int = 100  # supervised epochs after that (at most; see patience)
     patience: int = 0  # stop after this many supervised epochs without a better validation error; 0: never
     rec_weight: float = 5.0
@@ -170,7 +182,7 @@ class TrainConfig:
     eval_limit: int | None = None  # first N validation and test images only (tests)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    cuda_graphs: bool = True  # capture the training step as a CUDA graph (Adam, one device)
+    cuda_graphs: bool = True  # capture the training step as a CUDA graph (one device)
     threads: int | None = None  # torch CPU threads; None: torch's default
     precision: str = "auto"  # matmuls of the training step; fp32 master weights either way (docs/training.md)
     time_limit: float | None = None  # seconds; stops cleanly after the epoch that passes it
@@ -203,17 +215,27 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k not in RETIRED}
+        d = ABSENT | {k: v for k, v in d.items() if k not in RETIRED}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}; allowed: {sorted(known)}")
         return cls(**d)
 
 
+# What Adam changes from the default recipe (the "adam" and "smoke" presets)
+ADAM: dict[str, Any] = {
+    "optimizer": "adam", "lr": 3e-3, "momentum": 0.0, "nesterov": False, "encoder_decoder_lr_scale": 1.0,
+    "warmup_steps": 0,
+}
+
 PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(
         preset="paper",
-        optimizer="sgd",
+        optimizer="sgd",  # plain SGD: no momentum, no warm-up, every matrix at its own rate
+        momentum=0.0,
+        nesterov=False,
+        encoder_decoder_lr_scale=1.0,
+        warmup_steps=0,
         lr=5e-3,  # full_train_learning_rate
         schedule="paper",  # lr / (1 + 5e-7 * samples), counter kept across phases
         batch_size=10,
@@ -223,31 +245,20 @@ PRESETS: dict[str, TrainConfig] = {
         patience=0,  # the authors kept every checkpoint and chose one afterwards
         project_every=5,  # "Repair after every 5th minibatch"
     ),
-    # The default: the recipe whose models show the paper's structure (docs/model.md, "Our default recipe";
-    # chosen on the validation set among 12 recipes in two GPU sweeps). SGD with Nesterov momentum on
-    # every matrix with the per-matrix rates, E and D at a quarter of theirs, a warm-up at the start of each
-    # phase, cosine decay to zero over the supervised phase, mean (not summed) minibatch gradients.
-    "faithful": TrainConfig(
-        preset="faithful",
-        optimizer="sgd",
-        lr=0.02,
-        momentum=0.9,
-        nesterov=True,
-        encoder_decoder_lr_scale=0.25,
-        warmup_steps=1000,
-        batch_size=100,
-        unsup_epochs=5,
-        epochs=100,
-        patience=0,
-    ),
+    # The default (TrainConfig's own defaults): the recipe whose models show the paper's structure
+    # (docs/model.md, "Our default recipe"; chosen on the validation set among 12 recipes in two GPU sweeps).
+    # SGD with Nesterov momentum on every matrix with the per-matrix rates, E and D at a quarter of theirs, a
+    # warm-up at the start of each phase, cosine decay to zero over the supervised phase, mean (not summed)
+    # minibatch gradients.
+    "faithful": TrainConfig(),
     # Adam everywhere: the most accuracy per minute, but no part-units (every encoder row leaves its
     # decoder column within one epoch; reports/paper-adam.md).
-    "adam": TrainConfig(preset="adam", lr=3e-3, batch_size=100, unsup_epochs=10, epochs=150, patience=0),
+    "adam": TrainConfig(preset="adam", unsup_epochs=10, epochs=150, **ADAM),
     "smoke": TrainConfig(
         preset="smoke",
+        **ADAM | {"lr": 1e-2},
         hidden=32,
         T=5,
-        lr=1e-2,
         batch_size=50,
         unsup_epochs=1,
         epochs=3,

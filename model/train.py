@@ -31,7 +31,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, core, data, progress
+from model import checkpoint, core, data, preflight, progress
+from model import device as devices
 from model.analysis import role_metrics
 from model.drsae import DrSAE
 from model.optim import PopulationOptimizer
@@ -53,15 +54,6 @@ POPULATION_KEYS = (
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of an epoch's shuffle: reproducible per (seed, epoch), and the same after a resume."""
     return seed * SEED_STRIDE + epoch
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for but is not available on this machine")
-    return device
 
 
 def population_key(cfg: TrainConfig) -> tuple[Any, ...]:
@@ -234,7 +226,7 @@ class StopRequests:
 # ------------------------------------------------------------------------------------- setup
 def process_device(cfg: TrainConfig, rank: int, world_size: int) -> torch.device:
     """The device of this process: with several CUDA processes, the GPU torchrun gave it."""
-    device = resolve_device(cfg.device)
+    device = devices.resolve(cfg.device)
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
@@ -625,10 +617,10 @@ def train_population(
     if cfg0.threads:
         torch.set_num_threads(cfg0.threads)
     device = process_device(cfg0, rank, world_size)
+    if (problem := preflight.batch_problem(cfg0, world_size)) is not None:
+        raise ValueError(problem)
     train_split, val, test = load_splits(cfg0, device)
     run = Run(rank, world_size, device, train_split, val, test, cfg0.batch_size)
-    if run.steps_per_epoch < 1:
-        raise ValueError(f"batch_size {cfg0.batch_size} is larger than the {run.per_rank} training images per process")
     locks = [checkpoint.lock_run(Path(out)) for out in out_dirs] if rank == 0 else []
     members = [
         Member(cfg, Path(out), TrainState(), init_model(cfg, train_split, device))

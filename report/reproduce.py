@@ -29,8 +29,9 @@ import torch
 
 from model import checkpoint, data
 from model import report as R
+from model.device import resolve as resolve_device
 from model.presets import PRESETS, TrainConfig, preset
-from model.train import resolve_device, train
+from model.train import train
 from report import figures as F
 
 MACHINE_FILE = "machine.json"  # written beside a run we train: where it ran (device name, CPU, torch)

@@ -24,6 +24,7 @@ import torch
 
 from model import analysis, checkpoint, data, inference
 from model import card as card_module
+from model import device as devices
 from model.drsae import DrSAE, DrSAEConfig
 from server.config import Settings
 from server.store import StorageError, Store
@@ -34,12 +35,12 @@ T_ = TypeVar("T_")
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        log.warning("DRSAE_DEVICE=cuda but CUDA is not available; using the CPU")
+    """The serving device: model/device.py's rule, but a server with a wrong DRSAE_DEVICE still starts."""
+    try:
+        return devices.resolve(name)
+    except ValueError as e:
+        log.warning("DRSAE_DEVICE=%s: %s; using the CPU", name, e)
         return torch.device("cpu")
-    return torch.device(name)
 
 
 class ModelError(RuntimeError):

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from model import checkpoint, data
-from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
+from model import checkpoint, data, preflight
+from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
 from server.jobs import QueueFullError, resumable, run_dir
@@ -59,12 +59,6 @@ def _iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def train_images(cfg: TrainConfig) -> int:
-    """How many training images a configuration uses (a minibatch cannot be larger)."""
-    full = data.SPLIT_SIZES["train"]
-    return min(cfg.train_limit or full, full)
-
-
 def job_options() -> JobOptions:
     """The presets (with their values), datasets and ranges a JobCreate accepts, from model/presets.py."""
     fields = {}
@@ -83,7 +77,7 @@ def job_options() -> JobOptions:
             name=name,
             description=SUMMARIES[name],
             values={api_name: getattr(cfg, field) for api_name, field in JOB_FIELDS.items()},
-            train_images=train_images(cfg),
+            train_images=preflight.train_images(cfg),
         )
         for name, cfg in PRESETS.items()
     ]
@@ -164,12 +158,8 @@ def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: Settings
         data.prepared_path(cfg.dataset)
     except data.DataError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
-    images = train_images(cfg)
-    if cfg.batch_size > images:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"batch_size {cfg.batch_size} is larger than the {images} training images of preset {cfg.preset}",
-        )
+    if (problem := preflight.batch_problem(cfg)) is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
     try:
         return public(jobs.create(cfg, body.name), store, settings)
     except QueueFullError as e:

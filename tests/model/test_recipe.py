@@ -19,7 +19,7 @@ def test_default_preset_is_the_faithful_recipe() -> None:
     from model.presets import TrainConfig
 
     f = PRESETS["faithful"]
-    assert TrainConfig().preset == "faithful"
+    assert TrainConfig() == f  # the defaults are the default recipe, not another one under its name
     assert (f.optimizer, f.momentum, f.nesterov, f.classifier_optimizer) == ("sgd", 0.9, True, "same")
     # the loss stays the paper's: reconstruction + L1 + classification, with the authors' weights
     assert (f.rec_weight, f.l1_weight, f.cls_weight) == (5.0, 0.09, 1.0)
@@ -27,6 +27,18 @@ def test_default_preset_is_the_faithful_recipe() -> None:
         preset("adam", nesterov=True)
     with pytest.raises(ValueError, match="classifier_optimizer"):
         preset("faithful", classifier_optimizer="lbfgs")
+
+
+def test_a_config_json_from_before_momentum_reads_as_it_was_trained() -> None:
+    """Options newer than a saved run take the value that run was trained with, not today's defaults."""
+    from model.presets import TrainConfig
+
+    saved = PRESETS["adam"].to_dict()
+    for name in ("momentum", "nesterov", "encoder_decoder_lr_scale", "warmup_steps", "classifier_optimizer"):
+        del saved[name]
+    cfg = TrainConfig.from_dict(saved)
+    assert cfg == PRESETS["adam"]
+    assert TrainConfig.from_dict(PRESETS["faithful"].to_dict()) == PRESETS["faithful"]
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
