@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from model import preflight
 from model.data import DATASETS
 from model.presets import BOUNDS, PRESETS
 from server.lifecycle import Status
@@ -38,6 +39,18 @@ def digits_only(value: Any) -> Any:
 
 # Annotated[int, Query(...) or Path(...), WholeNumber]: the FastAPI marker first keeps its bounds in the schema
 WholeNumber = BeforeValidator(digits_only)
+
+
+def whole_float(value: Any) -> Any:
+    """A body's 36.0 is the integer 36: JSON Schema's "integer" is a number with no fraction, however it is
+    written. true, "36" and 36.5 stay errors (strict models)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+WHOLE = BeforeValidator(whole_float)
+BodyInt = Annotated[int, WHOLE]  # an integer field of a JSON body; bounded and optional: Annotated[int, Field, WHOLE]
 
 
 class Message(BaseModel):
@@ -156,19 +169,16 @@ MAX_INTERVENTIONS = 1024
 
 class InterventionIn(Strict):
     """Replace a unit's activity at some iterations (after the ReLU, so the value is what feeds the next
-    iteration, the classifier and the decoder); value 0 ablates. Unknown units and iterations past T are a
-    422 from the route, which knows the model."""
+    iteration, the classifier and the decoder); value 0 ablates. Unknown units, iterations past T and a range
+    that runs backwards are a 422 from the route, which knows the model (model/inference.py checks them)."""
 
-    unit: int = Field(ge=0, description="hidden unit index")
+    unit: BodyInt = Field(ge=0, description="hidden unit index")
     value: float = Field(ge=0.0, le=1e6, allow_inf_nan=False, description="activity to impose; 0 ablates")
-    from_iteration: int = Field(1, ge=1, description="first iteration affected (1-based)")
-    to_iteration: int | None = Field(None, ge=1, description="last iteration affected, inclusive; default T")
+    from_iteration: BodyInt = Field(1, ge=1, description="first iteration affected (1-based)")
+    to_iteration: Annotated[int, Field(ge=1), WHOLE] | None = Field(
+        None, description="last iteration affected, inclusive; default T"
+    )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> InterventionIn:
-        if self.to_iteration is not None and self.to_iteration < self.from_iteration:
-            raise ValueError(f"to_iteration {self.to_iteration} is before from_iteration {self.from_iteration}")
-        return self
 
 
 class InterventionOut(BaseModel):
@@ -182,17 +192,40 @@ class EncodeRequest(Strict):
     """One input, given either as pixels (`image`) or by reference to a stored digit (`dataset` + `index`):
     a test digit then never crosses the wire as pixels."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={  # the _one_input rule, in the schema too
+            "oneOf": [
+                {
+                    "required": ["image"],
+                    "properties": {"image": {"not": {"type": "null"}}, "dataset": {"type": "null"},
+                                   "index": {"type": "null"}},
+                },
+                {
+                    "required": ["dataset", "index"],
+                    "properties": {"image": {"type": "null"}, "dataset": {"type": "string"},
+                                   "index": {"type": "integer"}},
+                },
+            ]
+        },
+    )
+
     image: ImageInput = Field(None, description="28x28 values or a PNG data URL; or leave out and give dataset + index")
     dataset: DatasetName | None = Field(None, description="with index: encode this dataset's digit")
     split: Split = Field("test", description="with dataset and index")
-    index: int | None = Field(None, ge=0, le=10_000_000, description="with dataset: the digit's index in the split")
+    index: Annotated[int, Field(ge=0, le=10_000_000), WHOLE] | None = Field(
+        None, description="with dataset: the digit's index in the split"
+    )
     preprocess: Literal["center", "none"] = "center"
     reconstructions: bool = False
     interventions: list[InterventionIn] = Field(
         default_factory=list, max_length=MAX_INTERVENTIONS, description="applied in order; a later one wins"
     )
     decompose: bool = Field(False, description="add input_drive, recurrent_drive and recurrent_drive_by_role")
-    split_reconstruction: bool = Field(False, description="add reconstructions_by_role (needs reconstructions)")
+    split_reconstruction: bool = Field(
+        False, description="add reconstructions_by_role; implies reconstructions (they are what it splits)"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> EncodeRequest:
@@ -206,9 +239,9 @@ class EncodeRequest(Strict):
         return self
 
     @model_validator(mode="after")
-    def _split_needs_reconstructions(self) -> EncodeRequest:
-        if self.split_reconstruction and not self.reconstructions:
-            raise ValueError("split_reconstruction needs reconstructions: true")
+    def _split_implies_reconstructions(self) -> EncodeRequest:
+        if self.split_reconstruction:
+            self.reconstructions = True
         return self
 
 
@@ -369,13 +402,39 @@ def _bounded(api_name: str, description: str | None = None) -> Any:
     if bound.high is not None:
         limits["lt" if bound.high_open else "le"] = bound.high
     if bound.integer:
-        return Annotated[int | None, Field(description=description, **limits)]  # type: ignore[call-overload]
+        # bounds before the validator, on the integer itself: else pydantic's schema says "ge"/"le", not "minimum"
+        return Annotated[Annotated[int, Field(**limits), WHOLE] | None, Field(description=description)]  # type: ignore[call-overload]
     return Annotated[float | None, Field(description=description, allow_inf_nan=False, **limits)]  # type: ignore[call-overload]
+
+
+def _job_rules() -> dict[str, Any]:
+    """JobCreate's rules across fields, as JSON Schema (what TrainConfig and preflight check): some epoch in
+    total, and a minibatch no larger than the preset's training images."""
+    rules: list[dict[str, Any]] = [
+        {
+            "not": {
+                "required": ["epochs", "unsupervised_epochs"],
+                "properties": {"epochs": {"const": 0}, "unsupervised_epochs": {"const": 0}},
+            }
+        }
+    ]
+    for name, cfg in PRESETS.items():
+        images = preflight.train_images(cfg)
+        if BOUNDS["batch_size"].high is None or images < BOUNDS["batch_size"].high:
+            rules.append(
+                {
+                    "if": {"required": ["preset"], "properties": {"preset": {"const": name}}},
+                    "then": {"properties": {"batch_size": {"anyOf": [{"type": "null"}, {"maximum": images}]}}},
+                }
+            )
+    return {"allOf": rules}
 
 
 class JobCreate(Strict):
     """A preset plus overrides; omitted fields take the preset's values. GET /api/jobs/options serves the
     presets, datasets and ranges."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_job_rules())
 
     preset: PresetName
     dataset: DatasetName

@@ -65,7 +65,7 @@ def samples(
         bad = [i for i in picked if i >= total]
         if bad:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"indices {bad[:5]} are past the end of {name}/{split} ({total})"
+                status.HTTP_404_NOT_FOUND, f"indices {bad[:5]} are past the end of {name}/{split} ({total})"
             )
         rows = [
             {"index": i, "label": int(y[i]), "image": x[i].reshape(28, 28).astype(np.float32) / 255.0} for i in picked
@@ -73,7 +73,7 @@ def samples(
         return FastJSONResponse({"data": rows, "count": len(rows), "total": total})
     if start >= total:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"start {start} is past the end of {name}/{split} ({total} digits)"
+            status.HTTP_404_NOT_FOUND, f"start {start} is past the end of {name}/{split} ({total} digits)"
         )
     stop = min(start + count, total)
     images = x[start:stop].reshape(-1, 28, 28).astype(np.float32) / 255.0

@@ -39,7 +39,8 @@ router = APIRouter(
 
 
 def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
-    """The referenced digit as 28x28 in [0, 1]; 404 for an unprepared dataset, 422 for an index past the end."""
+    """The referenced digit as 28x28 in [0, 1]; 404 for an unprepared dataset or an index past the end
+    (no such digit, as for a unit past the last)."""
     if req.dataset is None or req.index is None:  # the schema asks for both; kept for the type checker
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a reference needs both dataset and index")
     try:
@@ -48,7 +49,7 @@ def stored_digit(datasets: Datasets, req: EncodeRequest) -> np.ndarray:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
     if req.index >= len(x):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status.HTTP_404_NOT_FOUND,
             f"index {req.index} is past the end of {req.dataset}/{req.split} ({len(x)} digits)",
         )
     return x[req.index].reshape(28, 28).astype(np.float32) / 255.0

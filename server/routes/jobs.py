@@ -7,6 +7,7 @@ worker processes (server/jobs.py); these routes only read and write job rows.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -53,6 +54,27 @@ GUARD = {
     415: {"model": Message, "description": "No token is set and the request is not JSON"},
 }
 MAX_PAGE = 200
+# cancel and resume: sent as JSON (see require_token), with no body or an empty object; the schema says so
+NO_FIELDS = {
+    "requestBody": {
+        "required": False,
+        "description": "none, or {}; without DRSAE_TOKEN the request still needs Content-Type: application/json",
+        "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
+    }
+}
+
+
+async def no_fields(request: Request) -> None:
+    """The action takes no fields: an empty body or {} (anything else is a mistake worth a 422)."""
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "The body is not valid JSON") from None
+    if value != {}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "This action takes no body fields: send none or {}")
 
 
 def _iso(t: float | None) -> str | None:
@@ -232,8 +254,9 @@ async def job_events(
 
 @router.post(
     "/{job_id}/cancel",
+    openapi_extra=NO_FIELDS,
     response_model=JobPublic,
-    dependencies=[TokenDep],
+    dependencies=[TokenDep, Depends(no_fields)],
     responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **STORAGE},
 )
 def cancel_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
@@ -245,9 +268,10 @@ def cancel_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDe
 
 @router.post(
     "/{job_id}/resume",
+    openapi_extra=NO_FIELDS,
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    dependencies=[TokenDep],
+    dependencies=[TokenDep, Depends(no_fields)],
     responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **QUEUE_FULL, **STORAGE},
 )
 def resume_job(job: JobDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:

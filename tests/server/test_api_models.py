@@ -221,7 +221,7 @@ def test_encode_names_outputs_with_the_models_classes_and_the_input_with_its_own
         ({"dataset": "mnist"}, 422, "both dataset and index"),
         ({"index": 3}, 422, "both dataset and index"),
         ({"preprocess": "none"}, 422, "give an image"),
-        ({"dataset": "mnist", "index": 10_000}, 422, "past the end"),
+        ({"dataset": "mnist", "index": 10_000}, 404, "past the end"),  # no such digit
         ({"dataset": "mnist", "index": -1}, 422, ""),
         ({"dataset": "mnist", "index": "3"}, 422, ""),
         ({"dataset": "cifar", "index": 0}, 422, ""),
@@ -340,14 +340,14 @@ def test_datasets_and_samples(client: TestClient) -> None:
     np.testing.assert_allclose(np.array(body["data"][0]["image"]).ravel(), arrays["test_x"][9998] / 255.0, atol=1e-6)
     assert body["data"][1]["label"] == arrays["test_y"][9999]
     assert client.get("/api/datasets/mnist/samples", params={"count": 201}).status_code == 422
-    assert client.get("/api/datasets/mnist/samples", params={"start": 10000}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"start": 10000}).status_code == 404
     assert client.get("/api/datasets/mnist/samples", params={"split": "dev"}).status_code == 422
     assert client.get("/api/datasets/kmnist/samples").status_code == 404
     # a scattered set in one request, in the order asked
     r = client.get("/api/datasets/mnist/samples", params={"indices": "3,0,9999"})
     assert r.status_code == 200 and [d["index"] for d in r.json()["data"]] == [3, 0, 9999]
     assert r.json()["data"][1]["label"] == 7  # the first MNIST test digit is a 7
-    assert client.get("/api/datasets/mnist/samples", params={"indices": "1,10000"}).status_code == 422
+    assert client.get("/api/datasets/mnist/samples", params={"indices": "1,10000"}).status_code == 404
     assert client.get("/api/datasets/mnist/samples", params={"indices": "1,,2"}).status_code == 422
     assert client.get("/api/datasets/mnist/samples", params={"indices": ",".join(["1"] * 201)}).status_code == 422
 
@@ -406,6 +406,9 @@ def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
     np.testing.assert_allclose(sum(by_role.values()), out["reconstructions"], atol=1e-5)
     plain = client.post("/api/models/tiny/encode", json={"image": digit(4).tolist()}).json()
     assert plain["input_drive"] is None and plain["reconstructions_by_role"] is None
+    split_only = {"image": digit(4).tolist(), "split_reconstruction": True, "reconstructions": False}
+    implied = client.post("/api/models/tiny/encode", json=split_only).json()  # what it splits comes too
+    assert implied["reconstructions"] is not None and set(implied["reconstructions_by_role"]) == set(by_role)
 
 
 @pytest.mark.parametrize(
@@ -416,12 +419,11 @@ def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
         ({"interventions": [{"unit": 0, "value": -0.5}]}, "greater than or equal to 0"),
         ({"interventions": [{"unit": 0, "value": 0, "from_iteration": 0}]}, "greater than or equal to 1"),
         ({"interventions": [{"unit": 0, "value": 0, "to_iteration": 4}]}, "within 1..3"),
-        ({"interventions": [{"unit": 0, "value": 0, "from_iteration": 3, "to_iteration": 2}]}, "before"),
+        ({"interventions": [{"unit": 0, "value": 0, "from_iteration": 3, "to_iteration": 2}]}, "3..2 are not a range"),
         ({"interventions": [{"unit": 0}]}, "Field required"),
         ({"interventions": [{"unit": 0, "value": 0, "colour": 1}]}, "Extra inputs"),
         ({"interventions": [{"unit": 0.5, "value": 0}]}, "integer"),
         ({"interventions": {"unit": 0, "value": 0}}, "list"),
-        ({"split_reconstruction": True}, "needs reconstructions"),
     ],
 )
 def test_encode_rejects_bad_interventions_with_a_422(client: TestClient, extra: dict, message: str) -> None:

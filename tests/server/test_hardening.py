@@ -97,7 +97,7 @@ def test_integers_take_ascii_digits_only(client: TestClient, path: str) -> None:
     [
         {**SMOKE, "hidden_units": "10"},
         {**SMOKE, "hidden_units": True},
-        {**SMOKE, "epochs": 2.0},
+        {**SMOKE, "epochs": 2.5},
         {**SMOKE, "learning_rate": "0.1"},
         {**SMOKE, "name": 5},
         {**SMOKE, "time_limit": "60"},
@@ -109,6 +109,10 @@ def test_job_bodies_are_strictly_typed(tmp_path: Path, body: dict) -> None:
         assert r.status_code == 422, r.text
         assert c.get("/api/jobs").json()["count"] == 0
         assert c.post("/api/jobs", json={**SMOKE, "learning_rate": 1}).status_code == 202  # a whole float is fine
+        # and so is an integer written with a zero fraction: JSON Schema's "integer" is the number, not its spelling
+        r = c.post("/api/jobs", json={**SMOKE, "epochs": 2.0})
+        epochs = r.json()["config"]["epochs"]
+        assert r.status_code == 202 and epochs == 2 and isinstance(epochs, int)
 
 
 def test_encode_body_is_strictly_typed(client: TestClient) -> None:
@@ -358,3 +362,28 @@ def test_every_openapi_reference_resolves_at_the_document_root(client: TestClien
         for part in ref.removeprefix("#/").split("/"):
             assert isinstance(node, dict) and part in node, ref
             node = node[part]
+
+
+# ------------------------------------------------------------------------ the schema's own rules
+def test_the_schema_states_the_cross_field_rules_the_api_applies(tmp_path: Path) -> None:
+    """What a schema-valid body may be, the API accepts: the server's time ceiling, the preset's training
+    images, some epoch in total, cancel/resume taking no fields; and a body that breaks them is refused."""
+    settings = make_settings(tmp_path, max_jobs=0, max_job_seconds=600.0)
+    with TestClient(create_app(settings)) as c:
+        doc = c.get("/openapi.json").json()
+        job = doc["components"]["schemas"]["JobCreate"]
+        assert {"type": "number", "maximum": 600.0}.items() <= job["properties"]["time_limit"]["anyOf"][0].items()
+        rules = {r["if"]["properties"]["preset"]["const"]: r["then"] for r in job["allOf"] if "if" in r}
+        assert set(rules) == {"smoke"}  # the only preset with fewer training images than batch_size's bound
+        assert rules["smoke"]["properties"]["batch_size"]["anyOf"][1] == {"maximum": 2000}
+        cancel = doc["paths"]["/api/jobs/{job_id}/cancel"]["post"]["requestBody"]
+        assert cancel["content"]["application/json"]["schema"] == {"type": "object", "maxProperties": 0}
+        assert c.post("/api/jobs", json={**SMOKE, "batch_size": 2001}).status_code == 422
+        assert c.post("/api/jobs", json={**SMOKE, "epochs": 0, "unsupervised_epochs": 0}).status_code == 422
+        assert c.post("/api/jobs", json={**SMOKE, "time_limit": 601}).status_code == 422
+        jid = c.post("/api/jobs", json={**SMOKE, "batch_size": 2000}).json()["id"]
+        assert c.post(f"/api/jobs/{jid}/cancel").status_code == 415  # no token: JSON even without a body
+        assert c.post(f"/api/jobs/{jid}/cancel", content="[1]", headers=JSON).status_code == 422
+        assert c.post(f"/api/jobs/{jid}/cancel", content="{", headers=JSON).status_code == 400
+        assert c.post(f"/api/jobs/{jid}/cancel", json={}).json()["status"] == "cancelled"
+        assert c.post(f"/api/jobs/{jid}/resume", headers=JSON).json()["status"] == "queued"
