@@ -6,7 +6,8 @@
 Each argument is a run folder or a sweep folder (every member of its sweep.json). The page plots, per run,
 the validation and test error and the part- and categorical-unit counts (the trainer's per-epoch role
 metrics, docs/model.md) against the epoch, and the markdown lists where each run stands: epochs done of its
-total, its status, the best validation error so far, the test error and the role counts at that epoch.
+total, its status, the best validation error so far, the test error and the role counts at that epoch; with
+`--signs`, also the six structure signs (model/structure.py) of each run's kept model on the validation split.
 Everything is read from the folders' metrics.jsonl and config.json; nothing is trained here.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model import checkpoint
+from model import checkpoint, data, structure
 from model.progress import format_seconds
 from report.figures import PLOTLY_JS
 
@@ -76,7 +78,45 @@ def figure(folders: list[Path], title: str) -> go.Figure:
     return fig
 
 
-def markdown(rows: list[dict[str, Any]], title: str, command: str) -> str:
+def signs(folder: Path) -> dict[str, Any] | None:
+    """The six structure signs of the run's kept model on the validation split (None before it has one)."""
+    if not (folder / checkpoint.WEIGHTS).exists():
+        return None
+    return structure.evaluate_run(folder, "val")
+
+
+def signs_table(rows: list[dict[str, Any]], measured: list[dict[str, Any] | None]) -> list[str]:
+    heads = " | ".join(t.column for t in structure.TARGETS)
+    lines = [
+        "",
+        "## The six structure signs of each run's kept model (validation split)",
+        "",
+        "A number with its verdict: met, missed, or '?' (not enough units: fewer than "
+        f"{structure.MIN_UNITS} in the group the sign rests on). " + "; ".join(
+            f"{t.column}: {t.text}" for t in structure.TARGETS
+        ) + ".",
+        "",
+        f"| run | val error | signs met | {heads} |",
+        "|---|---|---|" + "---|" * len(structure.TARGETS),
+    ]
+    mark = {"met": "met", "missed": "missed", "not enough units": "?"}
+    for r, m in zip(rows, measured, strict=True):
+        if m is None:
+            lines.append(f"| {r['run']} | - | - |" + " - |" * len(structure.TARGETS))
+            continue
+        met = sum(v == "met" for v in m["verdicts"].values())
+        cells = " | ".join(
+            ("n/a" if m[t.key] is None or not math.isfinite(m[t.key]) else f"{m[t.key]:.3g}")
+            + f" {mark[m['verdicts'][t.key]]}"
+            for t in structure.TARGETS
+        )
+        lines.append(f"| {r['run']} | {m['error']:.2f}% | {met} of {len(structure.TARGETS)} | {cells} |")
+    return lines
+
+
+def markdown(
+    rows: list[dict[str, Any]], title: str, command: str, measured: list[dict[str, Any] | None] | None = None
+) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}%"
 
@@ -99,6 +139,8 @@ def markdown(rows: list[dict[str, Any]], title: str, command: str) -> str:
             f"{r['part'] if r['part'] is not None else '-'} | "
             f"{r['categorical'] if r['categorical'] is not None else '-'} |"
         )
+    if measured is not None:
+        lines += signs_table(rows, measured)
     return "\n".join(lines) + "\n"
 
 
@@ -108,16 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="curves", help="reports/<name>.md and .html")
     p.add_argument("--title", default="Error and unit roles over epochs")
     p.add_argument("--out-dir", type=Path, default=Path("reports"))
+    p.add_argument("--signs", action="store_true", help="measure the six structure signs of each kept model (val)")
     args = p.parse_args(argv)
     try:
         folders = checkpoint.run_folders(args.folders)
         rows = [summary(f) for f in folders]
-    except (checkpoint.CheckpointError, OSError, KeyError, json.JSONDecodeError) as e:
+        measured = [signs(f) for f in folders] if args.signs else None
+    except (checkpoint.CheckpointError, data.DataError, OSError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = " ".join(["python -m report.curves", *(sys.argv[1:] if argv is None else argv)])
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write_bytes(args.out_dir / f"{args.name}.md", markdown(rows, args.title, command).encode())
+    text = markdown(rows, args.title, command, measured)
+    checkpoint.atomic_write_bytes(args.out_dir / f"{args.name}.md", text.encode())
     html = figure(folders, args.title).to_html(include_plotlyjs=PLOTLY_JS, full_html=True)
     checkpoint.atomic_write_bytes(args.out_dir / f"{args.name}.html", html.encode())
     print(f"{len(folders)} runs -> {args.out_dir / args.name}.md, .html")

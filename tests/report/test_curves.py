@@ -17,3 +17,9 @@ def test_curves_report_lists_every_member_of_a_sweep(tmp_path) -> None:
     html = (out / "c.html").read_text()
     assert 'src="plotly.min.js"' in html and 'sweep\\u002fseed1 categorical' in html  # plotly escapes the slash
     assert curves.main([str(tmp_path / "missing"), "--out-dir", str(out)]) == 2
+    assert "structure signs" not in md
+    assert curves.main([str(tmp_path / "sweep"), "--out-dir", str(out), "--name", "s", "--signs"]) == 0
+    signs = (out / "s.md").read_text().split("## The six structure signs")[1]
+    row = next(line for line in signs.splitlines() if line.startswith("| sweep/seed0 |"))
+    # a 3-epoch toy model has too few units for the signs that rest on a group: never "met" there
+    assert " of 6 |" in row and row.count("|") == 3 + 6 + 1 and "?" in row
