@@ -17,14 +17,13 @@ metrics.jsonl and state.pt (for --resume). Ctrl-C or SIGTERM stops after the cur
 from __future__ import annotations
 
 import functools
-import math
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,27 @@ import torch.distributed as dist
 
 from model import checkpoint, core, data, preflight, progress
 from model import device as devices
-from model.analysis import role_metrics
 from model.drsae import DrSAE
+from model.members import Member, Run, TrainState
 from model.optim import PopulationOptimizer
-from model.population import CLASSIFIER, PARAMS, STAT_KEYS, Population, Step, retain_freed_memory
+from model.population import STAT_KEYS, Population, Step, retain_freed_memory
 from model.presets import TrainConfig
+from model.run_record import (
+    diverged,
+    diverged_summary,
+    epoch_row,
+    evaluate_and_checkpoint,
+    final_summary,
+    prepare_out_dir,
+    print_epoch,
+    record_stop,
+    restore,
+    save_resume_state,
+    stop_reason_after,
+)
+from model.schedule import epoch_orders, epoch_plan, loss_weights, optimizer_kinds, rate_scales
 
 ProgressFn = Callable[[dict[str, Any]], None]
-SEED_STRIDE = 100003  # a prime larger than any epoch count: (seed, epoch) pairs never share a shuffle seed
-EVAL_BATCH_SIZE = 2000  # images per forward pass when evaluating: large enough to keep the device busy
 BAR_EVERY_STEPS = 20  # the console bar reads the device's running sums, so not after every step
 # A population's members must agree on these; the CLI runs one population per distinct combination.
 POPULATION_KEYS = (
@@ -50,150 +61,13 @@ POPULATION_KEYS = (
 )
 
 
-# ------------------------------------------------------------------------------------ helpers
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of an epoch's shuffle: reproducible per (seed, epoch), and the same after a resume."""
-    return seed * SEED_STRIDE + epoch
-
-
 def population_key(cfg: TrainConfig) -> tuple[Any, ...]:
     return tuple(getattr(cfg, k) for k in POPULATION_KEYS)
 
 
-@torch.no_grad()
-def evaluate(model: DrSAE, split: data.Split, batch_size: int = EVAL_BATCH_SIZE) -> dict[str, float]:
-    """Mean loss terms and classification error (%) of `model` on a split (fp32)."""
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(4, dtype=torch.float64)
-    device = next(model.parameters()).device
-    for i in range(0, len(split), batch_size):
-        x = split.x[i : i + batch_size].to(device, non_blocking=True)
-        y = split.y[i : i + batch_size].to(device, non_blocking=True)
-        out = model(x, y)
-        n = len(y)
-        L = out.losses
-        errors = (out.logits.argmax(1) != y).sum()
-        terms = torch.stack([L["reconstruction"] * n, L["sparsity"] * n, L["classification"] * n, errors])
-        totals += terms.double().cpu()
-    model.train(was_training)
-    n = max(len(split), 1)
-    return {
-        "reconstruction": totals[0].item() / n,
-        "sparsity": totals[1].item() / n,
-        "classification": totals[2].item() / n,
-        "error": 100.0 * totals[3].item() / n,
-    }
-
-
-def learning_rate(
-    cfg: TrainConfig, *, samples: int, phase: str, sup_step: int, sup_steps: int, phase_step: int = 0
-) -> float:
-    """The base learning rate now; per-matrix scales are applied on top (DrSAE.lr_scales).
-
-    `phase_step` counts updates since the current phase began: a warm-up ramps the rate up linearly over
-    `cfg.warmup_steps` at the start of each phase, since the switch to the classification loss brings
-    large new gradients as the start does (docs/model.md, "Our default recipe").
-    """
-    if cfg.schedule == "paper":  # lr / (1 + 5e-7 x samples seen), the counter runs across both phases
-        lr = cfg.lr / (1.0 + cfg.lr_decay * samples)
-    elif cfg.schedule == "cosine" and phase == "supervised" and sup_steps > 0:
-        floor = cfg.lr * cfg.min_lr_ratio
-        lr = floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(sup_step / sup_steps, 1.0)))
-    else:
-        lr = cfg.lr
-    if cfg.warmup_steps:
-        lr *= min(1.0, (phase_step + 1) / cfg.warmup_steps)
-    return lr
-
-
-def rate_scales(model: DrSAE, cfg: TrainConfig) -> list[float]:
-    """Each parameter's rate over the base rate, in PARAMS order: DrSAE.lr_scales (the paper's per-matrix
-    rates), E and D times encoder_decoder_lr_scale, the classifier at classifier_lr on its own Adam."""
-    scales = model.lr_scales()
-    out = []
-    for name in PARAMS:
-        s = scales[name]
-        if name in ("E", "D"):
-            s *= cfg.encoder_decoder_lr_scale
-        if name in CLASSIFIER and cfg.classifier_optimizer == "adam":
-            s = cfg.classifier_lr / cfg.lr
-        out.append(s)
-    return out
-
-
-def optimizer_kinds(cfg: TrainConfig) -> dict[str, str]:
-    return {n: "adam" if n in CLASSIFIER and cfg.classifier_optimizer == "adam" else cfg.optimizer for n in PARAMS}
-
-
-# ------------------------------------------------------------------------------------- state
-@dataclass
-class TrainState:
-    """What a resume needs besides weights and optimizer: counters, the best model so far, time."""
-
-    epoch: int = 0  # epochs completed (both phases)
-    step: int = 0
-    samples: int = 0
-    best_val: float = float("inf")
-    best_epoch: int = -1
-    bad_epochs: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
+# ------------------------------------------------------------------------------------- stops
 class StopTraining(Exception):
     """should_stop() or SIGTERM asked the run to stop; raised between steps."""
-
-
-@dataclass
-class Member:
-    """One run of a population: its recipe, folder, counters and the model that views its weights."""
-
-    cfg: TrainConfig
-    out_dir: Path
-    state: TrainState
-    model: DrSAE
-    session_start: float = 0.0  # this process's start, and the epoch it started from (for ETAs)
-    session_epoch0: int = 0
-    started: float = 0.0  # when the run began, earlier sessions of a resumed run included
-    summary: dict[str, Any] | None = None  # set when the member ends
-
-    @property
-    def total_epochs(self) -> int:
-        return self.cfg.unsup_epochs + self.cfg.epochs
-
-    @property
-    def supervised(self) -> bool:
-        return self.state.epoch >= self.cfg.unsup_epochs
-
-    @property
-    def phase(self) -> str:
-        return "supervised" if self.supervised else "unsupervised"
-
-
-@dataclass
-class Run:
-    """What stays fixed through a population's run: this process's place, the data, the step."""
-
-    rank: int
-    world_size: int  # > 1 only for one run trained data-parallel
-    device: torch.device
-    train: data.Split
-    val: data.Split
-    test: data.Split
-    batch_size: int
-
-    @property
-    def per_rank(self) -> int:
-        return len(self.train) // self.world_size
-
-    @property
-    def steps_per_epoch(self) -> int:  # the last partial batch is dropped, so shapes stay static
-        return self.per_rank // self.batch_size
-
-    @property
-    def images_per_step(self) -> int:
-        return self.batch_size * self.world_size
 
 
 class StopRequests:
@@ -255,101 +129,7 @@ def init_model(cfg: TrainConfig, train_split: data.Split, device: torch.device) 
     return model.to(device)
 
 
-def prepare_out_dir(out_dir: Path, resume: bool) -> None:
-    """Create the run folder; a fresh run over an old folder starts a new metrics.jsonl."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and (out_dir / checkpoint.METRICS).exists():
-        (out_dir / checkpoint.METRICS).unlink()
-
-
-def run_info(m: Member, run: Run, status: str) -> dict[str, Any]:
-    """config.json's description of the run beside the model's own config."""
-    return {
-        "train": m.cfg.to_dict(),
-        "status": status,
-        "train_state": vars(m.state) | {},
-        "device": str(run.device),
-        "world_size": run.world_size,
-        "torch": torch.__version__,
-        "created": m.state.extra.get("created"),
-    }
-
-
-def save_resume_state(m: Member, run: Run, opt: PopulationOptimizer, index: int) -> None:
-    """state.pt: what --resume needs to continue exactly from the last completed epoch (rank 0 writes)."""
-    if run.rank != 0:
-        return
-    checkpoint.save_state(
-        m.out_dir,
-        {
-            "model": {k: v.detach().cpu().clone() for k, v in m.model.state_dict().items()},
-            "optimizer": opt.member_state(index),
-            "train_state": {k: getattr(m.state, k) for k in (f.name for f in fields(TrainState))},
-        },
-    )
-
-
-def restore(m: Member) -> dict[str, Any]:
-    """Weights and counters from the member's state.pt; returns its optimizer state for after stacking."""
-    saved = checkpoint.load_state(m.out_dir)
-    if "kinds" not in saved.get("optimizer", {}):
-        raise checkpoint.CheckpointError(
-            f"{m.out_dir / checkpoint.STATE} was written by an older trainer and cannot be resumed by this one"
-        )
-    m.model.load_state_dict(saved["model"])
-    m.state = TrainState(**{k: saved["train_state"][k] for k in (f.name for f in fields(TrainState))})
-    return saved["optimizer"]
-
-
 # ------------------------------------------------------------------------------------- epochs
-def epoch_orders(members: Sequence[Member], run: Run, epoch: int) -> torch.Tensor:
-    """Each member's share of its epoch's shuffle, (P, steps x batch): the same on every rank and after a
-    resume."""
-    n = run.steps_per_epoch * run.batch_size
-    rows = []
-    for m in members:
-        perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(epoch_seed(m.cfg.seed, epoch)))
-        rows.append(perm[run.rank :: run.world_size][:n])
-    return torch.stack(rows).to(run.device)
-
-
-def epoch_plan(
-    members: Sequence[Member], run: Run, scales: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every step's base rate per member (steps, P), its per-parameter rates (steps, P, len(PARAMS)) on the
-    device, and whether each member's E and D are projected after it (steps, P): each member's schedule,
-    warm-up and projection period, computed once per epoch rather than at every step."""
-    steps = run.steps_per_epoch
-    base = torch.empty(steps, len(members), dtype=torch.float64)
-    project = torch.empty(steps, len(members), dtype=torch.bool)
-    for j, m in enumerate(members):
-        cfg, st = m.cfg, m.state
-        sup0 = cfg.unsup_epochs * steps
-        for i in range(steps):
-            step = st.step + i
-            base[i, j] = learning_rate(
-                cfg,
-                samples=st.samples + i * run.images_per_step,
-                phase=m.phase,
-                sup_step=step - sup0,
-                sup_steps=cfg.epochs * steps,
-                phase_step=step - sup0 if m.supervised else step,
-            )
-            project[i, j] = (step + 1) % cfg.project_every == 0
-    rates = (base[:, :, None] * scales[None].double()).float()
-    return base, rates.to(run.device), project.to(run.device)
-
-
-def loss_weights(members: Sequence[Member], run: Run) -> torch.Tensor:
-    """(3, P): each member's weight on reconstruction, sparsity and classification this epoch; the
-    authors summed (not averaged) a minibatch's gradients, which is the mean times the batch size."""
-    cols = []
-    for m in members:
-        scale = run.batch_size if m.cfg.sum_gradients else 1
-        cols.append([m.cfg.rec_weight * scale, m.cfg.l1_weight * scale, m.cfg.cls_weight * scale * m.supervised])
-    return torch.tensor(cols, dtype=torch.float32).t().contiguous().to(run.device)
-
-
 def train_metrics(sums: torch.Tensor, run: Run) -> list[dict[str, float]]:
     """Per member: mean loss terms and error (%) over the epoch's steps, summed over every process."""
     sums = sums.cpu()
@@ -364,83 +144,6 @@ def train_metrics(sums: torch.Tensor, run: Run) -> list[dict[str, float]]:
     return out
 
 
-def evaluate_and_checkpoint(m: Member, run: Run) -> tuple[dict[str, float], dict[str, float]]:
-    """Validation and test metrics of the member now. model.safetensors keeps the best-validation model of
-    the supervised phase; before that (and in a run without one) the latest, so there is always one."""
-    v, te = evaluate(m.model, run.val), evaluate(m.model, run.test)
-    m.state.extra["val_error"] = v["error"]
-    supervised = m.state.epoch > m.cfg.unsup_epochs  # the epoch just completed was supervised
-    if supervised and v["error"] < m.state.best_val:
-        m.state.best_val, m.state.best_epoch, m.state.bad_epochs = v["error"], m.state.epoch, 0
-        checkpoint.save_run(m.out_dir, m.model, run_info(m, run, "running"))
-    elif supervised:
-        m.state.bad_epochs += 1
-    if not supervised or m.cfg.epochs == 0:
-        checkpoint.save_run(m.out_dir, m.model, run_info(m, run, "running"))
-    return v, te
-
-
-def epoch_row(
-    m: Member, run: Run, phase: str, lr: float, train_m: dict[str, float], val_m: dict[str, float],
-    test_m: dict[str, float], epoch_seconds: float,
-) -> dict[str, Any]:
-    """The epoch's line in metrics.jsonl and the row on_progress gets: losses, errors, roles, speed."""
-    st, cfg = m.state, m.cfg
-    return {
-        "epoch": st.epoch,
-        "phase": phase,
-        "lr": lr,
-        "step": st.step,
-        "samples": st.samples,
-        **{f"train_{k}": value for k, value in train_m.items()},
-        **{f"val_{k}": value for k, value in val_m.items()},
-        "test_error": test_m["error"],
-        "best_val_error": st.best_val if phase == "supervised" else None,
-        **role_metrics(m.model),
-        "epoch_seconds": epoch_seconds,
-        "seconds": st.seconds,
-        **progress.speed_fields(
-            images=run.steps_per_epoch * run.images_per_step,
-            epoch_seconds=epoch_seconds,
-            epochs_done=st.epoch,
-            total_epochs=m.total_epochs,
-            session_seconds=time.time() - m.session_start,
-            session_epochs=st.epoch - m.session_epoch0,
-            time_left=cfg.time_limit - st.seconds if cfg.time_limit else None,
-        ),
-    }
-
-
-def print_epoch(row: dict[str, Any], total_epochs: int, label: str) -> None:
-    print(
-        f"{label}epoch {row['epoch']:4d}/{total_epochs} {row['phase']:12s} loss rec {row['train_reconstruction']:.4f} "
-        f"l1 {row['train_sparsity']:.3f} ce {row['train_classification']:.4f} | train err "
-        f"{row['train_error']:.2f}% val err {row['val_error']:.2f}% | {row['epoch_seconds']:.1f}s",
-        flush=True,
-    )
-
-
-def diverged(train_m: dict[str, float], val_m: dict[str, float]) -> str | None:
-    """Why a member cannot go on: its losses are no longer finite, or every unit is silent on validation."""
-    if not all(math.isfinite(v) for v in (*train_m.values(), *val_m.values())):
-        return "diverged: the losses are no longer finite"
-    if val_m["sparsity"] == 0.0:
-        return "diverged: every unit is silent (all codes zero on the validation split)"
-    return None
-
-
-def stop_reason_after(m: Member) -> str | None:
-    """Why the member ends after this epoch, if it does: its last epoch, patience or the time limit."""
-    cfg, st = m.cfg, m.state
-    if st.epoch >= m.total_epochs:
-        return "completed"
-    if m.state.epoch > cfg.unsup_epochs and cfg.patience and st.bad_epochs >= cfg.patience:
-        return "early stopping"
-    if cfg.time_limit and st.seconds >= cfg.time_limit:
-        return "time limit"
-    return None
-
-
 def agree(flags: list[bool], world_size: int) -> list[bool]:
     """Rank 0 decides; every process acts on the same flags."""
     if world_size == 1:
@@ -448,56 +151,6 @@ def agree(flags: list[bool], world_size: int) -> list[bool]:
     t = torch.tensor([int(f) for f in flags])
     dist.broadcast(t, 0)
     return [bool(v) for v in t.tolist()]
-
-
-# ------------------------------------------------------------------------------------- endings
-def record_stop(m: Member, run: Run, reason: str) -> dict[str, Any]:
-    """Mark an interrupted run in config.json. state.pt keeps the last completed epoch: resuming replays the
-    interrupted epoch exactly (same permutation, same starting weights), so the run ends where an
-    uninterrupted one would."""
-    if run.rank == 0:
-        if not (m.out_dir / checkpoint.WEIGHTS).exists():
-            checkpoint.save_run(m.out_dir, m.model, run_info(m, run, reason))
-        cfg_json = checkpoint.read_config(m.out_dir)
-        cfg_json["status"] = reason
-        checkpoint.atomic_write_json(m.out_dir / checkpoint.CONFIG, cfg_json)
-    return {"status": reason, "out": str(m.out_dir)}
-
-
-def final_summary(m: Member, run: Run, stop_reason: str) -> dict[str, Any]:
-    """Test and validation error of the kept (best) model, also written into config.json by rank 0."""
-    summary: dict[str, Any] = {"status": "finished", "stop_reason": stop_reason, "out": str(m.out_dir)}
-    if run.rank != 0:
-        return summary
-    best = checkpoint.load(m.out_dir, run.device)
-    te, v = evaluate(best, run.test), evaluate(best, run.val)
-    summary |= {
-        "test_error": te["error"],
-        "val_error": v["error"],
-        "best_epoch": m.state.best_epoch,
-        "epochs": m.state.epoch,
-        "seconds": m.state.seconds,
-    }
-    final = run_info(m, run, "finished") | {"results": summary}
-    checkpoint.atomic_write_json(m.out_dir / checkpoint.CONFIG, {"model": best.config.to_dict(), **final})
-    print(
-        f"done: best epoch {m.state.best_epoch}, val error {v['error']:.2f}%, test error {te['error']:.2f}% "
-        f"({m.state.seconds:.0f}s) -> {m.out_dir}",
-        flush=True,
-    )
-    return summary
-
-
-def diverged_summary(m: Member, run: Run, reason: str) -> dict[str, Any]:
-    """A member stopped for divergence: its folder says so; its best model so far (if any) stays."""
-    summary = record_stop(m, run, "diverged")
-    summary["stop_reason"] = reason
-    if run.rank == 0:
-        cfg_json = checkpoint.read_config(m.out_dir)
-        cfg_json["results"] = summary
-        checkpoint.atomic_write_json(m.out_dir / checkpoint.CONFIG, cfg_json)
-        print(f"{m.out_dir}: {reason}; the other members go on", file=sys.stderr, flush=True)
-    return summary
 
 
 # ------------------------------------------------------------------------------------- the engine

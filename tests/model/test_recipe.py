@@ -12,7 +12,8 @@ from model.drsae import DrSAE
 from model.optim import PopulationOptimizer
 from model.population import PARAMS
 from model.presets import PRESETS, preset
-from model.train import learning_rate, optimizer_kinds, rate_scales, train
+from model.schedule import learning_rate, optimizer_kinds, rate_scales
+from model.train import train
 
 
 def test_default_preset_is_the_faithful_recipe() -> None:

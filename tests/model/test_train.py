@@ -13,7 +13,8 @@ import torch
 
 from model import checkpoint, progress
 from model.presets import PRESETS, TrainConfig, preset
-from model.train import learning_rate, main, train
+from model.schedule import learning_rate
+from model.train import main, train
 
 
 def tiny(**overrides) -> TrainConfig:
