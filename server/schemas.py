@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 
+from model.analysis import ROLES
 from model.data import DATASETS
 from model.presets import BOUNDS, PRESETS
 
-Role = Literal["part", "intermediate", "categorical"]
+Role = Literal[ROLES]  # type: ignore[valid-type]  # model/analysis.py
 Source = Literal["shipped", "job"]
 JobStatus = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted"]
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]  # the recipes of model/presets.py
@@ -53,10 +54,8 @@ class Health(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ models
-class RoleCounts(BaseModel):
-    part: int
-    intermediate: int
-    categorical: int
+# units per role, one field per name of model/analysis.py ROLES
+RoleCounts = create_model("RoleCounts", **{r: (int, ...) for r in ROLES})  # type: ignore[call-overload]
 
 
 class ModelSummary(BaseModel):
@@ -267,6 +266,7 @@ class Unit(BaseModel):
 
 class UnitsPublic(BaseModel):
     count: int
+    roles: list[Role] = Field(description="the role names, from the input-driven part-units to the categorical-units")
     thresholds: dict[str, float]
     data: list[Unit]
 

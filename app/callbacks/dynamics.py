@@ -52,7 +52,8 @@ def slim_units(
     dataset_title: str = "MNIST",
 ) -> dict[str, Any]:
     """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order,
-    and the class names and colours (app/figures.py holds the palette; the browser gets it from here)."""
+    the class names, and the role names (the API's) with the class and role colours (app/figures.py holds the
+    palettes; the browser gets them from here)."""
     units = payload["data"]
     order, _ = figures.unit_order(units)
     return {
@@ -60,6 +61,8 @@ def slim_units(
         "T": T,
         "class_names": class_names or list(figures.DIGIT_NAMES),
         "class_colors": list(figures.CLASS_COLORS),
+        "roles": list(payload["roles"]),
+        "role_colors": {r: figures.ROLE_COLORS[r] for r in payload["roles"]},
         "item_noun": item_noun,
         "dataset_title": dataset_title,
         "units": {

@@ -256,6 +256,7 @@ def test_oversize_bodies_get_413(client: TestClient) -> None:
 def test_units_gallery(client: TestClient, settings: Settings) -> None:
     body = client.get("/api/models/tiny/units").json()
     assert body["count"] == 16 and body["thresholds"] == {"part": 0.5, "categorical": 0.7}
+    assert body["roles"] == ["part", "intermediate", "categorical"]  # served, so the browser keeps no copy
     model = reference(settings)
     for i, u in enumerate(body["data"]):
         assert u["index"] == i and u["role"] in ("part", "intermediate", "categorical")
