@@ -191,6 +191,10 @@ class EncodeRequest(Strict):
     )
     decompose: bool = Field(False, description="add input_drive, recurrent_drive and recurrent_drive_by_role")
     split_reconstruction: bool = Field(False, description="add reconstructions_by_role (needs reconstructions)")
+    baseline: bool = Field(
+        False, description="with interventions, add `baseline`: the same input run without them (one request, so "
+        "the dashboard compares a steered run with the original without encoding twice)"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> EncodeRequest:
@@ -223,6 +227,14 @@ class StoredInput(BaseModel):
     label_name: str = Field(description="the label in that dataset's class names")
 
 
+class Baseline(BaseModel):
+    """The run without interventions, beside a steered one."""
+
+    probabilities: list[list[float]] = Field(description="T x classes, as in the steered run")
+    prediction: int
+    decision_iteration: int
+
+
 class EncodeResult(BaseModel):
     model_id: str
     iterations: int
@@ -248,6 +260,9 @@ class EncodeResult(BaseModel):
     )
     reconstructions_by_role: dict[str, list[list[list[float]]]] | None = Field(
         None, description="T x 28 x 28 each for part, intermediate, categorical: add up to reconstructions"
+    )
+    baseline: Baseline | None = Field(
+        None, description="with baseline and interventions: the run without the interventions; null otherwise"
     )
 
 

@@ -388,6 +388,19 @@ def test_encode_ablation_and_clamp_change_the_dynamics(client: TestClient, setti
     assert z[0, 0] == pytest.approx(2.5)
 
 
+def test_encode_with_baseline_carries_the_run_without_interventions(client: TestClient) -> None:
+    img, url = digit(3).tolist(), "/api/models/tiny/encode"
+    plain = client.post(url, json={"image": img, "preprocess": "none"}).json()
+    assert plain["baseline"] is None
+    k = int(np.argmax(plain["z"][-1]))
+    body = {"image": img, "preprocess": "none", "baseline": True, "interventions": [{"unit": k, "value": 0}]}
+    out = client.post(url, json=body).json()
+    assert out["baseline"] == {key: plain[key] for key in ("probabilities", "prediction", "decision_iteration")}
+    assert out["probabilities"] != plain["probabilities"]
+    # nothing to compare with: no interventions, no baseline
+    assert client.post(url, json={**body, "interventions": []}).json()["baseline"] is None
+
+
 def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
     body = {"image": digit(4).tolist(), "preprocess": "none", "reconstructions": True, "decompose": True,
             "split_reconstruction": True, "interventions": [{"unit": 1, "value": 0.0}]}
