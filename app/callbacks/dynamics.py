@@ -301,31 +301,22 @@ clientside_callback(
     Input(ids.MODEL_PICKER, "value"),
     prevent_initial_call=True,
 )
+# What the compare picker, the class to ablate, the figure to export and the fixed scale are set to, as one
+# store; static/steer.js copies it into the browser's state, whose readers follow it (a new compared model is
+# encoded, a new scale re-encodes).
 clientside_callback(
-    ClientsideFunction("drsae", "onCompare"),
-    Output(ids.COMPARE_PANEL, "title"),
+    ClientsideFunction("drsae", "onChoices"),
+    Output(ids.DYNAMICS_CHOICES, "data"),
     Input(ids.COMPARE_PICKER, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onAblateClass"),
-    Output(ids.ABLATE_CLASS, "title"),
     Input(ids.ABLATE_CLASS, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onExportFigure"),
-    Output(ids.EXPORT_FIGURE, "title"),
     Input(ids.EXPORT_FIGURE, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onScale"),
-    Output(ids.FIXED_SCALE, "title"),
     Input(ids.FIXED_SCALE, "value"),
     Input(ids.FIXED_SCALE_MAX, "value"),
-    prevent_initial_call=True,
 )
+# A chosen PNG is encoded, then the upload forgets it, so choosing the same file again encodes it again.
 clientside_callback(
     ClientsideFunction("drsae", "onUpload"),
-    Output(ids.UPLOAD, "title"),
+    Output(ids.UPLOAD, "contents"),
     Input(ids.UPLOAD, "contents"),
     prevent_initial_call=True,
 )

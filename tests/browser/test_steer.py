@@ -16,7 +16,7 @@ from tests.browser.test_dynamics import LOADED, open_dynamics
 from tests.helpers import BrowserPage
 
 pytestmark = pytest.mark.browser
-DETAIL = LOADED + " && window.drsae.state.detail"
+DETAIL = LOADED + " && window.drsae.state.enc.recurrent_drive_by_role"
 
 
 def most_active_unit(bp: BrowserPage) -> int:
