@@ -28,7 +28,6 @@
   let inputMax = 1; // the final reconstruction's peak: every t is drawn on its scale
   let loadingModel = null; // the model picked whose first encode is not shown yet
   const SPEED = 4; // iterations per second while playing
-  const noUpdate = () => ns.no_update;
 
   function gd(id) {
     const el = document.getElementById(id);
@@ -469,12 +468,16 @@
     if (D.compare) D.compare.encode();
   }
 
-  /* What the page waits for (a model's units, an encode), in the player; "" when nothing. */
-  function busy(msg) {
-    const el = document.getElementById(I.BUSY);
-    if (el) el.textContent = msg ? `${msg}…` : "";
+  /* What the page waits for (a model's units, an encode): the views are marked busy, and the player's line
+   * says what for; "" when nothing. The line is a Dash component (the model picker's callback writes it too),
+   * so it is set through Dash. */
+  function busyText(msg) {
     const views = document.querySelector(".col-views");
     if (views) views.setAttribute("aria-busy", msg ? "true" : "false");
+    return msg ? `${msg}…` : "";
+  }
+  function busy(msg) {
+    setProps(I.BUSY, { children: busyText(msg) });
   }
 
   /* The status line under the gallery: this file clears only its own messages, never another's
@@ -531,13 +534,13 @@
   const digitInput = (d) => ({ dataset: d.dataset, split: "test", index: d.index });
 
   Object.assign(D, {
-    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t, iv}). */
+    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t, iv}). No output. */
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
       else {
         if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`))) { loadingModel = null; busy(""); } // not loaded
-        return noUpdate();
+        return;
       }
       const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
@@ -568,24 +571,21 @@
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         encode(digitInput(S.source), "none", { initialT });
       }
-      return noUpdate();
     },
-    /* The model picker changed: the page waits for that model's units and first encode. */
+    /* The model picker changed: the page waits for that model's units and first encode. Output: the
+     * player's busy line. */
     onModelPick(value) {
-      if (value && (!S.units || S.units.model_id !== value)) {
-        loadingModel = value;
-        busy(`Loading model ${value}`);
-      }
-      return noUpdate();
+      if (!value || (S.units && S.units.model_id === value)) return ns.no_update;
+      loadingModel = value;
+      return busyText(`Loading model ${value}`);
     },
-    /* The slider moved: if the user did it, pause and show that iteration. */
+    /* The slider moved: if the user did it, pause and show that iteration. No output. */
     onSlider(value) {
-      if (value === sliderEcho) return noUpdate();
+      if (value === sliderEcho) return;
       if (S.enc && value) {
         pause();
         renderFrame(value);
       }
-      return noUpdate();
     },
     /* Header: keep the model in the navigation links and show a one-line summary of it. */
     navLinks(model, models) {

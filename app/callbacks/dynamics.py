@@ -259,10 +259,10 @@ def digit_of(ref: str | None, models: list[dict[str, Any]] | None, model_id: str
     return digit
 
 
-# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js.
+# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js. It and the
+# slider's hook have no output: they act in the browser (callbacks without outputs, Dash >= 2.17).
 clientside_callback(
     ClientsideFunction("drsae", "onData"),
-    Output(ids.ENCODE_STORE, "data"),
     Input(ids.DIGIT_STORE, "data"),
     Input(ids.UNITS_STORE, "data"),
     State(ids.ENCODE_STORE, "data"),
@@ -271,7 +271,6 @@ clientside_callback(
 # Scrubbing the slider pauses and shows that iteration.
 clientside_callback(
     ClientsideFunction("drsae", "onSlider"),
-    Output(ids.ITERATION_LABEL, "title"),
     Input(ids.ITERATION_SLIDER, "value"),
     prevent_initial_call=True,
 )
@@ -297,7 +296,7 @@ clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.
 # A new model: say so until its first encode is shown (static/animate.js).
 clientside_callback(
     ClientsideFunction("drsae", "onModelPick"),
-    Output(ids.BUSY, "title"),
+    Output(ids.BUSY, "children"),
     Input(ids.MODEL_PICKER, "value"),
     prevent_initial_call=True,
 )
