@@ -468,16 +468,12 @@
     if (D.compare) D.compare.encode();
   }
 
-  /* What the page waits for (a model's units, an encode): the views are marked busy, and the player's line
-   * says what for; "" when nothing. The line is a Dash component (the model picker's callback writes it too),
-   * so it is set through Dash. */
-  function busyText(msg) {
+  /* What the page waits for (a model's units, an encode), in the player; "" when nothing. */
+  function busy(msg) {
+    const el = document.getElementById(I.BUSY);
+    if (el) el.textContent = msg ? `${msg}…` : "";
     const views = document.querySelector(".col-views");
     if (views) views.setAttribute("aria-busy", msg ? "true" : "false");
-    return msg ? `${msg}…` : "";
-  }
-  function busy(msg) {
-    setProps(I.BUSY, { children: busyText(msg) });
   }
 
   /* The status line under the gallery: this file clears only its own messages, never another's
@@ -572,12 +568,11 @@
         encode(digitInput(S.source), "none", { initialT });
       }
     },
-    /* The model picker changed: the page waits for that model's units and first encode. Output: the
-     * player's busy line. */
+    /* The model picker changed: the page waits for that model's units and first encode. No output. */
     onModelPick(value) {
-      if (!value || (S.units && S.units.model_id === value)) return ns.no_update;
+      if (!value || (S.units && S.units.model_id === value)) return;
       loadingModel = value;
-      return busyText(`Loading model ${value}`);
+      busy(`Loading model ${value}`);
     },
     /* The slider moved: if the user did it, pause and show that iteration. No output. */
     onSlider(value) {

@@ -259,8 +259,8 @@ def digit_of(ref: str | None, models: list[dict[str, Any]] | None, model_id: str
     return digit
 
 
-# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js. It and the
-# slider's hook have no output: they act in the browser (callbacks without outputs, Dash >= 2.17).
+# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js. It, the
+# slider's and the model picker's hooks have no output: they act in the browser (Dash's output-less callbacks).
 clientside_callback(
     ClientsideFunction("drsae", "onData"),
     Input(ids.DIGIT_STORE, "data"),
@@ -296,7 +296,6 @@ clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.
 # A new model: say so until its first encode is shown (static/animate.js).
 clientside_callback(
     ClientsideFunction("drsae", "onModelPick"),
-    Output(ids.BUSY, "children"),
     Input(ids.MODEL_PICKER, "value"),
     prevent_initial_call=True,
 )
