@@ -49,8 +49,9 @@ CLASS_SYMBOLS = (
     "pentagon",
     "hexagon",
 )
+# The role palette, keyed by the role names the API serves (GET /units `roles`); the browser gets it with the
+# units like the class palette.
 ROLE_COLORS = {"part": "#0072B2", "intermediate": "#AAAAAA", "categorical": "#D55E00"}
-ROLE_ORDER = ("categorical", "intermediate", "part")
 ACTIVITY_SCALE = "Viridis"  # perceptually uniform sequential map for activity
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color="#222")
 # One row of class entries above the plot, so ten classes never need a scroll bar.
@@ -99,7 +100,7 @@ def unit_order(
         groups.append(dict(label=label, role=role, cls=cls, start=len(order), stop=len(order) + len(members)))
         order.extend(u["index"] for u in members)
 
-    for c in range(10):
+    for c in range(len(class_names)):
         members = [u for u in units if u["role"] == "categorical" and u["class"] == c]
         add(f"cat {class_names[c]}", "categorical", c, members, "c_norm")
     add("intermediate", "intermediate", None, [u for u in units if u["role"] == "intermediate"], "angle")
@@ -213,12 +214,13 @@ def probabilities_figure(
 ) -> go.Figure:
     """Class probabilities softmax(C z(t)) over t, one line (colour and marker) per class.
 
-    Traces 10..19 are the same classes before an intervention (dashed, empty until the browser fills them:
-    static/animate.js), so a steered run is read against the original."""
-    p = np.full((T, 10), 0.1) if probabilities is None else np.asarray(probabilities, dtype=float)
+    Traces n..2n-1 (n classes) are the same classes before an intervention (dotted, empty until the browser
+    fills them: static/animate.js), so a steered run is read against the original."""
+    n = len(class_names)
+    p = np.full((T, n), 1 / n) if probabilities is None else np.asarray(probabilities, dtype=float)
     fig = go.Figure(layout=_base_layout(legend=CLASS_LEGEND))
     ts = list(range(1, T + 1))
-    for c in range(10):
+    for c in range(n):
         fig.add_trace(
             go.Scatter(
                 x=ts, y=p[:, c].tolist(), mode="lines+markers", name=class_names[c], legendgroup=str(c),
@@ -226,7 +228,7 @@ def probabilities_figure(
                 hovertemplate=f"class {class_names[c]}<br>t = %{{x}}<br>p = %{{y:.3f}}<extra></extra>",
             )
         )
-    for c in range(10):
+    for c in range(n):
         fig.add_trace(
             go.Scatter(
                 x=ts, y=[None] * T, mode="lines", name=f"{class_names[c]} before", legendgroup=str(c),
@@ -267,7 +269,7 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
     if not units:
         return empty_figure("No units: pick a model")
     fig = go.Figure(layout=_base_layout(legend=dict(title=dict(text="role"), orientation="h", y=1.08, x=0)))
-    for role in ROLE_ORDER[::-1]:
+    for role in ROLE_COLORS:  # part-units drawn first, categorical-units on top
         us = [u for u in units if u["role"] == role]
         fig.add_trace(
             go.Scatter(

@@ -43,6 +43,7 @@ CURVES = "curves-graph"
 PROBS = "probs-graph"
 UNITS_STORE = "units-store"
 ENCODE_STORE = "encode-store"
+DYNAMICS_CHOICES = "dynamics-choices"  # what the steering and export controls are set to
 DIGIT_REF = "digit-ref"
 DIGIT_STORE = "digit-store"
 GALLERY = "gallery"

@@ -17,7 +17,8 @@ from model.drsae import DrSAE
 
 PART_MAX_ANGLE = 0.5  # rad: encoder-decoder angle below which a unit is a part-unit (docs/model.md)
 CATEGORICAL_MIN_ANGLE = 0.7  # rad: above which it is a categorical-unit
-ROLES = ("part", "intermediate", "categorical")
+ROLES = ("part", "intermediate", "categorical")  # the one list of role names (the API serves it)
+MIN_UNITS = 10  # units a group needs before a claim or structure sign about it gets a verdict
 
 
 @torch.no_grad()

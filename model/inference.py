@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from model import core
+from model.analysis import ROLES
 from model.drsae import DrSAE
-
-ROLE_NAMES = ("part", "intermediate", "categorical")
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def decision_iteration(probabilities: np.ndarray) -> int:
 def role_masks(roles: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean (n_hidden,) mask per role name, from an array of role strings (model/analysis.unit_roles)."""
     roles = np.asarray(roles).astype(str)
-    return {r: roles == r for r in ROLE_NAMES}
+    return {r: roles == r for r in ROLES}
 
 
 @torch.inference_mode()

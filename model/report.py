@@ -20,7 +20,7 @@ from model.data import Split
 from model.drsae import DrSAE
 
 SIDE = 28  # MNIST images are 28 x 28
-MIN_UNITS = 10  # units a group needs before a claim about it gets a verdict
+MIN_UNITS = A.MIN_UNITS
 
 
 # ------------------------------------------------------------------------------------- analyses

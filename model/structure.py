@@ -32,7 +32,7 @@ from model import analysis as A
 from model import checkpoint, data
 from model.drsae import DrSAE
 
-MIN_UNITS = 10
+MIN_UNITS = A.MIN_UNITS
 
 
 @dataclass(frozen=True)

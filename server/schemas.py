@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 
 from model import preflight
+from model.analysis import ROLES
 from model.data import DATASETS
 from model.presets import BOUNDS, PRESETS
 from server.lifecycle import Status
 
-Role = Literal["part", "intermediate", "categorical"]
+Role = Literal[ROLES]  # type: ignore[valid-type]  # model/analysis.py
 Source = Literal["shipped", "job"]
 JobStatus = Status  # the names and moves: server/lifecycle.py
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]  # the recipes of model/presets.py
@@ -67,10 +68,8 @@ class Health(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ models
-class RoleCounts(BaseModel):
-    part: int
-    intermediate: int
-    categorical: int
+# units per role, one field per name of model/analysis.py ROLES
+RoleCounts = create_model("RoleCounts", **{r: (int, ...) for r in ROLES})  # type: ignore[call-overload]
 
 
 class ModelSummary(BaseModel):
@@ -226,6 +225,10 @@ class EncodeRequest(Strict):
     split_reconstruction: bool = Field(
         False, description="add reconstructions_by_role; implies reconstructions (they are what it splits)"
     )
+    baseline: bool = Field(
+        False, description="with interventions, add `baseline`: the same input run without them (one request, so "
+        "the dashboard compares a steered run with the original without encoding twice)"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> EncodeRequest:
@@ -258,6 +261,14 @@ class StoredInput(BaseModel):
     label_name: str = Field(description="the label in that dataset's class names")
 
 
+class Baseline(BaseModel):
+    """The run without interventions, beside a steered one."""
+
+    probabilities: list[list[float]] = Field(description="T x classes, as in the steered run")
+    prediction: int
+    decision_iteration: int
+
+
 class EncodeResult(BaseModel):
     model_id: str
     iterations: int
@@ -284,6 +295,9 @@ class EncodeResult(BaseModel):
     reconstructions_by_role: dict[str, list[list[list[float]]]] | None = Field(
         None, description="T x 28 x 28 each for part, intermediate, categorical: add up to reconstructions"
     )
+    baseline: Baseline | None = Field(
+        None, description="with baseline and interventions: the run without the interventions; null otherwise"
+    )
 
 
 class Unit(BaseModel):
@@ -301,6 +315,7 @@ class Unit(BaseModel):
 
 class UnitsPublic(BaseModel):
     count: int
+    roles: list[Role] = Field(description="the role names, from the input-driven part-units to the categorical-units")
     thresholds: dict[str, float]
     data: list[Unit]
 

@@ -1,11 +1,14 @@
 /* DrSAE Explorer: encode + animate the dynamics views in the browser (no server round trip per frame).
  *
- * One POST /api/models/{id}/encode returns every iteration t = 1..T (z, probabilities, reconstructions).
- * The figures arrive from Python (app/figures.py) as templates: this file restyles their data once per
- * digit, then each frame only moves shapes 0 and 1 (the current-t markers) and repaints the
+ * One POST /api/models/{id}/encode per input returns every iteration t = 1..T (z, probabilities,
+ * reconstructions, the drives and the prototype split of the unit card, and under interventions the run
+ * without them). The figures arrive from Python (app/figures.py) as templates: this file restyles their data
+ * once per input, then each frame only moves HTML overlays (the current-t markers) and repaints the
  * reconstruction canvas, interpolating between iterations so playback is smooth.
  * Contract with app/figures.py: heat-map row i is units.order[i]; curves trace c is the class group
- * units.curve_groups[c] (each unit's T values, then a gap); the last curves trace is the hovered unit.
+ * units.curve_groups[c] (each unit's T values, then a gap); the last curves trace is the hovered unit;
+ * the probabilities have one trace per class, then one per class for the run before the interventions.
+ * The state it shares with the other files is window.drsae.state (static/0-state.js).
  */
 (function () {
   "use strict";
@@ -13,29 +16,18 @@
   // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
   const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
   const I = D.ids;
-  const S = (D.state = D.state || {
-    units: null, // slim units payload (app/callbacks/dynamics.py: slim_units)
-    enc: null, // latest encode result
-    t: 11, // current (fractional) iteration
-    T: 11,
-    playing: false,
-    raf: 0,
-    seq: 0, // encode request counter: late answers to old requests are dropped
-    source: null, // {kind: "digit", ref, dataset, index} | {kind: "drawn"} | {kind: "upload"}
-    current: null, // what is encoded now: {input: {image} | {dataset, split, index}, preprocess}
-    initialT: null,
-    loop: 0, // playback loop counter: a tick of an older loop stops itself (one loop at a time)
-    interventions: [], // [{unit, value, from_iteration, to_iteration}] sent with every encode
-    base: null, // the same input encoded without interventions (what a steered run is compared with)
-    detail: null, // the same request with decompose + split_reconstruction (unit card, prototype split)
-    compareId: "", // a second model encoded on the same input: the compare picker's value (steer.js onCompare)
-    compare: null,
-    statusOwn: false, // the status line shows this file's message (so only such a message is cleared here)
-    sliderEcho: null,
-    perf: { strokeEnd: null, firstFrame: null, latencies: [], apiMs: [], allViewsLatencies: [], frameTimes: [] },
-  });
+  const S = D.state;
+  // This file's own bookkeeping (no other file reads it).
+  let raf = 0;
+  let playLoop = 0; // playback loop counter: a tick of an older loop stops itself (one loop at a time)
+  let encodeSeq = 0; // encode request counter: late answers to old requests are dropped
+  let statusOwn = false; // the status line shows this file's message (so only such a message is cleared here)
+  let sliderEcho = null; // the slider value this file set (so its echo is not taken for the user's move)
+  let shownT = null; // the integer t the labels show
+  let partsT = null; // the integer t the prototype split shows
+  let inputMax = 1; // the final reconstruction's peak: every t is drawn on its scale
+  let loadingModel = null; // the model picked whose first encode is not shown yet
   const SPEED = 4; // iterations per second while playing
-  const noUpdate = () => ns.no_update;
 
   function gd(id) {
     const el = document.getElementById(id);
@@ -74,62 +66,77 @@
     const a = Math.max(0, Math.min(T - 1, Math.floor(tf) - 1));
     const b = Math.min(T - 1, a + 1);
     const f = Math.max(0, Math.min(1, tf - Math.floor(tf)));
-    const scale = S.inputMax || 1;
+    const scale = inputMax || 1;
     const img = r[a].map((row, y) =>
       row.map((v, x) => (((1 - f) * v + f * r[b][y][x]) / scale)));
     drawGrid(I.RECON_CANVAS, img);
   }
 
-  /* Reconstructions split by role at fractional t (from the detail request), on the input's scale. */
+  /* Reconstructions split by role at fractional t (the roles are the API's), on the input's scale. */
   function drawParts(tf) {
-    const by = S.detail && S.detail.reconstructions_by_role;
-    for (const role of ["categorical", "intermediate", "part"]) {
+    const by = S.enc && S.enc.reconstructions_by_role;
+    for (const role of S.units ? S.units.roles : []) {
       const r = by && by[role];
       if (!r) continue;
       const a = Math.max(0, Math.min(r.length - 1, Math.round(tf) - 1));
-      const scale = S.inputMax || 1;
+      const scale = inputMax || 1;
       drawGrid(I[`RECON_${role.toUpperCase()}`], r[a].map((row) => row.map((v) => Math.max(0, v) / scale)));
     }
   }
 
+  /* A graph's plot area in its .graph-wrap's pixels, and data -> pixel maps for its axes; null until drawn.
+   * The area is the drag rectangle Plotly draws over it (the margins grow for a legend, so gd.layout.margin
+   * alone does not say where it is); the axes' ranges are the figure's own (app/figures.py sets them). */
+  function plotArea(g) {
+    const wrap = g && g.closest(".graph-wrap");
+    const drag = g && g.querySelector(".nsewdrag");
+    const L = g && g.layout;
+    // a figure without axes (app/figures.py empty_figure: "No categorical units") has no iterations to mark
+    if (!wrap || !drag || !L || !L.xaxis || L.xaxis.visible === false || !Array.isArray(L.xaxis.range)) return null;
+    const a = drag.getBoundingClientRect(), w = wrap.getBoundingClientRect();
+    const left = a.left - w.left, top = a.top - w.top;
+    const [x0, x1] = L.xaxis.range;
+    const yr = L.yaxis && Array.isArray(L.yaxis.range) ? L.yaxis.range : null;
+    return {
+      left, top, width: a.width, height: a.height,
+      x: (v) => left + ((v - x0) / (x1 - x0)) * a.width,
+      y: yr ? (v) => top + ((yr[1] - v) / (yr[1] - yr[0])) * a.height : null, // range[1] is at the top
+    };
+  }
+
   /* Place the overlays of one graph at fractional t (HTML, not Plotly: a relayout costs 50-700 ms here). */
   function placeOverlays(id, tf, band) {
-    const g = gd(id);
-    const wrap = g && g.closest(".graph-wrap");
-    const fl = g && g._fullLayout;
-    if (!wrap || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) return;
-    const xa = fl.xaxis, sz = fl._size;
-    const gr = g.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
-    const ox = gr.left - wr.left, oy = gr.top - wr.top;
-    const x = (v) => ox + xa._offset + xa.l2p(v);
+    const area = plotArea(gd(id));
     const cur = document.getElementById(id + I.CURSOR_SUFFIX);
-    const top = `${oy + sz.t}px`, height = `${sz.h}px`;
+    const fog = document.getElementById(id + I.FOG_SUFFIX);
+    if (!area) {
+      for (const el of [cur, fog]) if (el) el.style.display = "none";
+      return;
+    }
+    const x = area.x;
+    const top = `${area.top}px`, height = `${area.height}px`;
     if (cur) {
       const x0 = band ? x(tf - 0.5) : x(tf) - 1;
       const x1 = band ? x(tf + 0.5) : x(tf) + 1;
       Object.assign(cur.style, { display: "block", left: `${x0}px`, width: `${x1 - x0}px`, top, height });
     }
-    const fog = document.getElementById(id + I.FOG_SUFFIX);
     if (fog) {
-      const x0 = x(tf) + 1, x1 = ox + xa._offset + xa._length;
+      const x0 = x(tf) + 1, x1 = area.left + area.width;
       Object.assign(fog.style, { display: x1 > x0 ? "block" : "none", left: `${x0}px`, width: `${Math.max(0, x1 - x0)}px`, top, height });
     }
   }
 
   const ti0 = (tf) => Math.round(tf);
+  const iterationText = (ti) => `t = ${ti} / ${S.T}`;
 
   /* The decision iteration as a dashed line on the probability chart, with its label. */
   function placeDecision() {
     const el = document.getElementById(I.DECISION_MARK);
-    const g = gd(I.PROBS);
-    const fl = g && g._fullLayout;
+    const area = plotArea(gd(I.PROBS));
     if (!el) return;
-    if (!S.enc || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) { el.style.display = "none"; return; }
-    const wrap = g.closest(".graph-wrap");
-    const gr = g.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
+    if (!S.enc || !area) { el.style.display = "none"; return; }
     const d = S.enc.decision_iteration;
-    const x = gr.left - wr.left + fl.xaxis._offset + fl.xaxis.l2p(d);
-    Object.assign(el.style, { display: "block", left: `${x - 1}px`, top: `${gr.top - wr.top + fl._size.t}px`, height: `${fl._size.h}px` });
+    Object.assign(el.style, { display: "block", left: `${area.x(d) - 1}px`, top: `${area.top}px`, height: `${area.height}px` });
     el.dataset.t = String(d);
     const lab = el.querySelector(".decision-label");
     if (lab) lab.textContent = `decided at t = ${d}`;
@@ -146,13 +153,13 @@
     placeOverlays(I.PROBS, tf, false);
     placeDecision();
     drawRecon(tf);
-    if (ti0(tf) !== S.partsT) { S.partsT = ti0(tf); drawParts(tf); }
+    if (ti0(tf) !== partsT) { partsT = ti0(tf); drawParts(tf); }
     if (D.compare) D.compare.frame(tf);
     const ti = Math.round(tf);
-    if (ti !== S.shownT) {
-      S.shownT = ti;
+    if (ti !== shownT) {
+      shownT = ti;
       const label = document.getElementById(I.ITERATION_LABEL);
-      if (label) label.textContent = `t = ${ti} / ${T}`;
+      if (label) label.textContent = iterationText(ti);
       if (S.enc) {
         const p = S.enc.probabilities[ti - 1];
         let best = 0;
@@ -160,7 +167,7 @@
         const el = document.getElementById(I.PROB_AT_T);
         if (el) el.textContent = `at t = ${ti}: ${outName(S.enc, best)} with p = ${(p[best] * 100).toFixed(1)}%`;
       }
-      S.sliderEcho = ti;
+      sliderEcho = ti;
       setProps(I.ITERATION_SLIDER, { value: ti });
       if (!S.playing) syncUrl();
     }
@@ -179,13 +186,12 @@
     if (!u) return;
     const h = gd(I.HEATMAP), row = document.getElementById(I.HEATMAP + I.ROW_SUFFIX);
     const r = u.order.indexOf(k);
-    if (h && row && h._fullLayout && h._fullLayout.yaxis && r >= 0) {
-      const ya = h._fullLayout.yaxis, xa = h._fullLayout.xaxis, wrap = h.closest(".graph-wrap");
-      const gr = h.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
-      const y0 = ya.l2p(r - 0.5), y1 = ya.l2p(r + 0.5);
+    const area = plotArea(h);
+    if (area && area.y && row && r >= 0) {
+      const y0 = area.y(r - 0.5), y1 = area.y(r + 0.5);
       Object.assign(row.style, {
-        display: "block", left: `${gr.left - wr.left + xa._offset}px`, width: `${xa._length}px`,
-        top: `${gr.top - wr.top + ya._offset + Math.min(y0, y1)}px`, height: `${Math.abs(y1 - y0)}px`,
+        display: "block", left: `${area.left}px`, width: `${area.width}px`,
+        top: `${Math.min(y0, y1)}px`, height: `${Math.abs(y1 - y0)}px`,
       });
     }
     const c = gd(I.CURVES);
@@ -207,14 +213,14 @@
     if (!S.enc) return;
     // Stop the loop that may be running (a new input while playing): two loops would each advance t,
     // playing at twice the speed.
-    cancelAnimationFrame(S.raf);
-    const loop = ++S.loop;
+    cancelAnimationFrame(raf);
+    const loop = ++playLoop;
     if (fromStart || S.t >= S.T) S.t = 1;
     S.playing = true;
     setPlayLabel();
     let last = performance.now();
     const tick = (now) => {
-      if (!S.playing || loop !== S.loop) return;
+      if (!S.playing || loop !== playLoop) return;
       if (!document.getElementById(I.HEATMAP)) return pause(); // the user left the page
       S.perf.frameTimes.push(now);
       if (S.perf.frameTimes.length > 600) S.perf.frameTimes.shift();
@@ -223,16 +229,16 @@
       const next = Math.min(S.T, S.t + dt * SPEED);
       renderFrame(next);
       if (next >= S.T) return pause();
-      S.raf = requestAnimationFrame(tick);
+      raf = requestAnimationFrame(tick);
     };
     renderFrame(S.t);
-    S.raf = requestAnimationFrame(tick);
+    raf = requestAnimationFrame(tick);
   }
 
   function pause() {
     S.playing = false;
-    S.loop++;
-    cancelAnimationFrame(S.raf);
+    playLoop++;
+    cancelAnimationFrame(raf);
     setPlayLabel();
     syncUrl();
   }
@@ -304,41 +310,59 @@
     return out;
   }
 
+  /* Whether the figure templates of the model shown are drawn: a heat-map row per unit, and a pair of
+   * probability traces per class (its run and the run before the interventions). */
+  function templatesDrawn(u) {
+    const h = gd(I.HEATMAP), p = gd(I.PROBS);
+    const heat = h && h.data && h.data[0];
+    return !!(heat && heat.type === "heatmap" && heat.y && heat.y.length === u.order.length
+      && p && p.data && p.data.length === 2 * u.class_names.length);
+  }
+
+  /* Call fn once the model's templates are drawn: at once, or when Plotly has drawn them (the units and the
+   * templates arrive together, and Dash hands the figures to Plotly after this file has the units). Plotly
+   * changes the views' DOM as it draws; a later call replaces a waiting one. */
+  let waiting = null;
+  function whenTemplatesDrawn(u, fn) {
+    if (waiting) waiting.disconnect();
+    waiting = null;
+    if (templatesDrawn(u)) return fn();
+    waiting = new MutationObserver(() => {
+      if (!templatesDrawn(u)) return;
+      waiting.disconnect();
+      waiting = null;
+      fn();
+    });
+    waiting.observe(document.querySelector(".views-grid") || document.body, { childList: true, subtree: true, attributes: true });
+  }
+
   /* Put a new encode result into the figure templates, then animate from t = 1. */
   function applyEncoding(enc, opts) {
     const u = S.units;
     if (!u || enc.model_id !== u.model_id) return;
     const h = gd(I.HEATMAP), c = gd(I.CURVES), p = gd(I.PROBS);
-    const ready = h && h.data && h.data[0] && h.data[0].type === "heatmap" && p && p.data && p.data.length >= 10;
-    if (!ready) {
-      // The templates for this model are still being drawn: try again shortly.
-      opts.tries = (opts.tries || 0) + 1;
-      if (opts.tries < 100) setTimeout(() => applyEncoding(enc, opts), 20);
-      return;
-    }
     S.enc = enc;
     S.T = enc.iterations;
-    S.loadingModel = null;
+    loadingModel = null;
     busy("");
     // The reconstruction is of the L2-normalised input: scale every t by the final one's peak, so
     // the picture builds up over t like the activity does.
     let mx = 0;
     if (enc.reconstructions) for (const row of enc.reconstructions[enc.iterations - 1]) for (const v of row) mx = Math.max(mx, v);
-    S.inputMax = mx || 1;
+    inputMax = mx || 1;
     const T = enc.iterations;
     // Heat map first (rows in units.order, columns t): it and the reconstruction make the first frame.
     const zRows = u.order.map((k) => enc.z.map((zt) => zt[k]));
     let zmax = 0;
     for (const zt of enc.z) for (const v of zt) if (v > zmax) zmax = v;
     zmax = zmax > 0 ? zmax : 1;
-    const fixed = fixedScale();
-    if (fixed) zmax = fixed;
+    if (S.fixedScale) zmax = S.fixedScale;
     window.Plotly.restyle(h, { z: [zRows], zmin: 0, zmax }, [0]);
     const zl = document.getElementById(I.HEATMAP_ZMAX);
     if (zl) zl.textContent = zmax.toPrecision(2);
     // The line charts follow on the next animation frames, one per frame, so no frame waits for all
     // three restyles (each costs 50-80 ms on this machine's software-rendered Chromium).
-    const seq = S.seq;
+    const seq = encodeSeq;
     const later = [];
     if (c && c.data && c.data.length === u.curve_groups.length + 1 && u.curve_groups.length) {
       later.push(() => {
@@ -356,18 +380,18 @@
       });
     }
     later.push(() => {
-      const probs = [];
-      for (let k = 0; k < 10; k++) probs.push(enc.probabilities.map((pt) => pt[k]));
-      // Traces 10..19: the run before the interventions (app/figures.py: probabilities_figure).
-      const base = S.interventions.length && S.base ? S.base : null;
-      for (let k = 0; k < 10; k++) probs.push(base ? base.probabilities.map((pt) => pt[k]) : new Array(T).fill(null));
+      const n = u.class_names.length, probs = [];
+      for (let k = 0; k < n; k++) probs.push(enc.probabilities.map((pt) => pt[k]));
+      // Traces n..2n-1: the run before the interventions (app/figures.py: probabilities_figure).
+      const base = enc.interventions.length && S.base !== enc ? S.base : null;
+      for (let k = 0; k < n; k++) probs.push(base ? base.probabilities.map((pt) => pt[k]) : new Array(T).fill(null));
       window.Plotly.restyle(p, { y: probs }, [...Array(probs.length).keys()].filter((i) => i < p.data.length));
       placeDecision();
       S.perf.allViews = performance.now();
       if (S.perf.strokeEnd !== null) S.perf.allViewsLatencies.push(S.perf.allViews - S.perf.strokeEnd);
     });
     const runLater = () => {
-      if (seq !== S.seq || !later.length) return;
+      if (seq !== encodeSeq || !later.length) return;
       later.shift()();
       requestAnimationFrame(() => setTimeout(runLater, 0));
     };
@@ -386,10 +410,9 @@
     let label = S.source && S.source.kind === "digit" && enc.source ? sourceCaption(enc)
       : S.source && S.source.kind === "upload" ? "your PNG"
         : S.source && S.source.shared ? "a drawing from a link (as the model saw it, in 16 grey levels)" : "your drawing";
-    if (S.interventions.length && S.base) label += ` · before the interventions: ${outName(S.base, S.base.prediction)}`;
+    if (enc.interventions.length && S.base && S.base !== enc) label += ` · before the interventions: ${outName(enc, S.base.prediction)}`;
     if (cap) cap.textContent = label;
-    S.shownT = null;
-    if (D.steer) D.steer.refresh();
+    shownT = null;
     syncUrl(); // the URL names the new input now, not when playback ends
     if (opts.initialT) {
       pause();
@@ -409,49 +432,39 @@
     return `${src.title} ${own} · not from ${modelTitle}, the dataset this model was trained on`;
   }
 
-  /* Encode one input ({image} or a stored digit {dataset, split, index}) with the current interventions. */
+  /* Encode one input ({image} or a stored digit {dataset, split, index}) with the current interventions.
+   * One request of the model shown per input: its answer carries what every view needs (the unit card's
+   * drives, the prototype split, and under interventions the run without them). A compared model is another
+   * model, so it costs one request of its own (static/steer.js: compare.encode). */
   async function encode(input, preprocess, opts) {
     const u = S.units;
     if (!u) return;
-    const seq = ++S.seq;
+    const seq = ++encodeSeq;
     S.current = { input, preprocess };
-    busy(S.loadingModel ? `Loading model ${S.loadingModel}` : "Encoding");
-    const body = { ...input, preprocess, reconstructions: true };
-    const ivs = S.interventions.slice();
+    busy(loadingModel ? `Loading model ${loadingModel}` : "Encoding");
+    const body = { ...input, preprocess, reconstructions: true, decompose: true, split_reconstruction: true,
+      interventions: S.interventions.slice(), baseline: true };
     let r;
     try {
-      r = await D.api.encode(u.model_id, { ...body, interventions: ivs });
+      r = await D.api.encode(u.model_id, body);
     } catch (e) {
       busy("");
       return status(`Could not reach the API: ${e}`);
     }
-    if (seq !== S.seq) return; // a newer request was made meanwhile
+    if (seq !== encodeSeq) return; // a newer request was made meanwhile
     if (!r.ok) {
       busy("");
       return status(`Encode failed: ${r.detail}`);
     }
     const enc = r.data;
     if (S.perf.strokeEnd !== null && S.perf.firstFrame === null) S.perf.apiMs.push(performance.now() - S.perf.strokeEnd);
-    if (ivs.length) {
-      const b = await D.api.encode(u.model_id, body);
-      if (seq !== S.seq) return;
-      S.base = b.ok ? b.data : null;
-    } else {
-      S.base = enc;
-    }
     status("");
-    S.detail = null;
-    S.partsT = null;
-    applyEncoding(enc, opts || {});
-    // The drive decomposition and the prototype split are larger: fetched after the first frame.
-    D.api.encode(u.model_id, { ...body, interventions: ivs, decompose: true, split_reconstruction: true })
-      .then((d) => {
-        if (seq !== S.seq || !d.ok) return;
-        S.detail = d.data;
-        S.partsT = null;
-        drawParts(S.t);
-        if (D.steer) D.steer.refresh();
-      });
+    whenTemplatesDrawn(u, () => {
+      if (seq !== encodeSeq) return;
+      S.base = enc.baseline || enc;
+      partsT = null;
+      applyEncoding(enc, opts || {});
+    });
     if (D.compare) D.compare.encode();
   }
 
@@ -468,15 +481,8 @@
   function status(msg) {
     const el = document.getElementById(I.STATUS);
     if (!el) return;
-    if (msg) { el.textContent = msg; S.statusOwn = true; }
-    else if (S.statusOwn) { el.textContent = ""; S.statusOwn = false; }
-  }
-
-  /* The heat map's top when "fixed scale" is ticked, else null (scaled to each input's largest z). */
-  function fixedScale() {
-    const box = document.querySelector(`#${I.FIXED_SCALE} input[type=checkbox]`);
-    const v = Number((document.getElementById(I.FIXED_SCALE_MAX) || {}).value);
-    return box && box.checked && Number.isFinite(v) && v > 0 ? v : null;
+    if (msg) { el.textContent = msg; statusOwn = true; }
+    else if (statusOwn) { el.textContent = ""; statusOwn = false; }
   }
 
   /* Encode the current input again (interventions or the scale changed). */
@@ -497,20 +503,17 @@
     /* A PNG file (dropped or chosen): encoded with MNIST-style centring like a drawing. */
     encodeUpload(dataUrl) {
       S.source = { kind: "upload" };
-      S.drawing = null;
       if (D.canvas) D.canvas.clear(false);
       return encode({ image: dataUrl }, "center", {});
     },
     /* Called by static/canvas.js when a stroke ends (image: PNG data URL of the drawing). */
     encodeDrawing(dataUrl) {
       S.source = { kind: "drawn" };
-      S.drawing = dataUrl;
       return encode({ image: dataUrl }, "center", {});
     },
     clearViews() {
-      S.seq++;
+      encodeSeq++;
       pause();
-      S.drawing = null;
       S.source = null; // nothing shown: the URL names no input
       S.current = null;
       syncUrl();
@@ -527,13 +530,13 @@
   const digitInput = (d) => ({ dataset: d.dataset, split: "test", index: d.index });
 
   Object.assign(D, {
-    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t, iv}). */
+    /* Inputs: digit-store data, units-store data; State: encode-store data ({initial_t, iv}). No output. */
     onData(digit, units, encStore) {
       const trig = (ns.callback_context.triggered || []).map((t) => t.prop_id);
       if (units) S.units = units;
       else {
-        if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`))) { S.loadingModel = null; busy(""); } // not loaded
-        return noUpdate();
+        if (trig.some((p) => p.startsWith(`${I.UNITS_STORE}.`))) { loadingModel = null; busy(""); } // not loaded
+        return;
       }
       const newDigit = trig.some((p) => p.startsWith(`${I.DIGIT_STORE}.`)) && digit;
       const initialT = S.initialT === null && encStore && encStore.initial_t ? encStore.initial_t : null;
@@ -564,39 +567,20 @@
         S.source = { kind: "digit", ref: digit.ref, dataset: digit.dataset, index: digit.index };
         encode(digitInput(S.source), "none", { initialT });
       }
-      return noUpdate();
     },
-    /* The model picker changed: the page waits for that model's units and first encode. */
+    /* The model picker changed: the page waits for that model's units and first encode. No output. */
     onModelPick(value) {
-      if (value && (!S.units || S.units.model_id !== value)) {
-        S.loadingModel = value;
-        busy(`Loading model ${value}`);
-      }
-      return noUpdate();
+      if (!value || (S.units && S.units.model_id === value)) return;
+      loadingModel = value;
+      busy(`Loading model ${value}`);
     },
-    /* The slider moved: if the user did it, pause and show that iteration. */
+    /* The slider moved: if the user did it, pause and show that iteration. No output. */
     onSlider(value) {
-      if (value === S.sliderEcho) return noUpdate();
+      if (value === sliderEcho) return;
       if (S.enc && value) {
         pause();
         renderFrame(value);
       }
-      return noUpdate();
-    },
-    /* Hover in the heat map (customdata = unit index) or curves (customdata per point). */
-    onHoverUnit(heatHover, curveHover) {
-      const trig = (ns.callback_context.triggered || [])[0];
-      const hover = trig && trig.prop_id.startsWith("curves") ? curveHover : heatHover;
-      const pt = hover && hover.points && hover.points[0];
-      if (!pt || !S.units) return [noUpdate(), noUpdate(), noUpdate()];
-      const k = Array.isArray(pt.customdata) ? pt.customdata[0] : pt.customdata;
-      const u = S.units.units[String(k)];
-      if (!u) return [noUpdate(), noUpdate(), noUpdate()];
-      const cls = u.role === "part" ? "" : `, class ${nameOf(u["class"])}`;
-      const text = `unit ${u.index}: ${u.role}${cls} · angle ${u.angle.toFixed(2)} rad · ||C_i|| ${u.c_norm.toFixed(2)}`;
-      const href = `/units?model=${encodeURIComponent(S.units.model_id)}&unit=${u.index}`;
-      highlightUnit(u.index);
-      return [u.decoder_png, text, href];
     },
     /* Header: keep the model in the navigation links and show a one-line summary of it. */
     navLinks(model, models) {
@@ -620,6 +604,8 @@
     },
   });
 
+  S.on({ fixedScale: () => S.enc && rerun() }); // the heat map's scale is set on each encode
+
   /* Player buttons (delegated: the page mounts after this script runs). */
   document.addEventListener("click", (ev) => {
     const b = ev.target.closest && ev.target.closest("button");
@@ -628,13 +614,18 @@
     else if (b.id === I.STEP_BUTTON) step(1);
     else if (b.id === I.STEP_BACK_BUTTON) step(-1);
   });
-  /* The header's height as --topbar-h: the player sticks just under it (static/style.css). */
-  function trackHeader() {
-    const bar = document.querySelector(".topbar");
-    if (!bar || !window.ResizeObserver) return void setTimeout(trackHeader, 200);
+  /* The header's height as --topbar-h: the player sticks just under it (static/style.css). Dash mounts the
+   * header after this script runs: follow it from when it appears. */
+  function trackHeader(bar) {
     new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${bar.offsetHeight}px`)).observe(bar);
   }
-  trackHeader();
+  const mounted = new MutationObserver(() => {
+    const bar = document.querySelector(".topbar");
+    if (!bar) return;
+    mounted.disconnect();
+    trackHeader(bar);
+  });
+  mounted.observe(document.documentElement, { childList: true, subtree: true });
   let resizeQueued = false;
   window.addEventListener("resize", () => {
     if (resizeQueued || !S.enc) return;

@@ -1,6 +1,6 @@
 /* DrSAE Explorer: act on the dynamics. The unit card (choose a unit by hover, click or number; ablate or
  * clamp it; what drives it over t), the interventions list, the second model to compare, PNG upload by drag
- * and drop, and exports. Uses window.drsae: its state and re-runs (static/animate.js), its api
+ * and drop, and exports. Uses window.drsae: its state (static/0-state.js), re-runs (static/animate.js), its api
  * (static/api.js) for requests, its ids (app/ids.py). Listeners sit on `document`: Dash mounts the page after this script runs.
  */
 (function () {
@@ -13,8 +13,8 @@
   const D = () => NS;
   const $ = (id) => document.getElementById(id);
   const gd = (id) => { const el = $(id); return el ? el.querySelector(".js-plotly-plot") : null; };
-  const ROLE_NAMES = ["part", "intermediate", "categorical"];
-  const DRIVE_COLORS = { input: "#555555", part: "#0072B2", intermediate: "#AAAAAA", categorical: "#D55E00", self: "#CC79A7" };
+  // The two drives that are no role's (the roles' colours come with the units: app/figures.py ROLE_COLORS).
+  const INPUT_COLOR = "#555555", SELF_COLOR = "#CC79A7";
 
   /* A steering field's message, in its slot beside it ("" clears it). */
   function fieldError(id, msg) {
@@ -43,7 +43,7 @@
     const el = gd(I.DRIVE_GRAPH);
     if (!el || !window.Plotly) return;
     const k = s.selected;
-    const d = s.detail;
+    const d = s.enc;
     if (k === null || k === undefined || !d || !d.recurrent_drive_by_role || !unitInfo(k)) {
       window.Plotly.react(el, [], { annotations: [{ text: "Choose a unit", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }],
         xaxis: { visible: false }, yaxis: { visible: false }, margin: { l: 50, r: 10, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)" });
@@ -51,10 +51,12 @@
     }
     const T = d.iterations;
     const ts = [...Array(T).keys()].map((i) => i + 1);
-    const traces = [{ x: ts, y: new Array(T).fill(d.input_drive[k]), name: "input E x - b", mode: "lines", line: { color: DRIVE_COLORS.input, dash: "dash" } }];
-    for (const r of [...ROLE_NAMES, "self"]) {
+    const traces = [{ x: ts, y: new Array(T).fill(d.input_drive[k]), name: "input E x - b", mode: "lines", line: { color: INPUT_COLOR, dash: "dash" } }];
+    const { roles, role_colors: colors } = s.units;
+    for (const r of [...roles, "self"]) {
       const label = r === "self" ? "self-connection" : `from ${r}-units`;
-      traces.push({ x: ts, y: d.recurrent_drive_by_role[r].map((row) => row[k]), name: label, mode: "lines+markers", marker: { size: 4 }, line: { color: DRIVE_COLORS[r] } });
+      const color = r === "self" ? SELF_COLOR : colors[r];
+      traces.push({ x: ts, y: d.recurrent_drive_by_role[r].map((row) => row[k]), name: label, mode: "lines+markers", marker: { size: 4 }, line: { color } });
     }
     traces.push({ x: ts, y: d.z.map((row) => row[k]), name: "z(t) = relu(sum)", mode: "lines+markers", line: { color: "#111", width: 3 } });
     window.Plotly.react(el, traces, {
@@ -104,7 +106,6 @@
     const keep = s.interventions.filter((v) => !units.includes(v.unit));
     const add = units.map((k) => ({ unit: k, value, from_iteration: from, to_iteration: T }));
     D().setInterventions([...keep, ...add]);
-    renderInterventions();
   }
 
   function download(name, text, type) {
@@ -162,7 +163,8 @@
       title: { text: title, font: { size: 13 }, x: 0.01, xanchor: "left" },
       margin: { ...(g.layout.margin || {}), t: 50 } };
     const scale = data.some((tr) => tr.type === "heatmap") ? 90 : 0; // room for the colour scale
-    const w = g._fullLayout.width + scale, h = g._fullLayout.height + 30;
+    const box = g.getBoundingClientRect();
+    const w = Math.round(box.width) + scale, h = Math.round(box.height) + 30;
     const url = await window.Plotly.toImage({ data, layout }, { format, width: w, height: h, scale: format === "png" ? 2 : 1 });
     const a = document.createElement("a");
     a.href = url;
@@ -181,6 +183,9 @@
   }
 
   /* ---- the compared model ---------------------------------------------------------------------------- */
+  // The compared model is another model (its own weights, T and classes): its run is one more request, of
+  // that model, on the same input; the model shown still costs one.
+  let compareSeq = 0;
   const compare = {
     async encode() {
       const s = S();
@@ -191,9 +196,9 @@
         s.compare = null;
         return;
       }
-      const seq = (s.compareSeq = (s.compareSeq || 0) + 1);
+      const seq = ++compareSeq;
       const r = await NS.api.encode(id, { ...s.current.input, preprocess: s.current.preprocess, reconstructions: true });
-      if (seq !== s.compareSeq) return;
+      if (seq !== compareSeq) return;
       if (!r.ok) {
         if (pred) pred.textContent = "–";
         return D().status(`Could not encode with ${id}: ${r.detail}`);
@@ -229,17 +234,20 @@
   };
   NS.compare = compare;
 
-  NS.steer = {
-    refresh() {
+  // The unit card follows the unit chosen and each new run, the list the interventions; a new compared
+  // model goes into the URL and is encoded.
+  NS.state.on({
+    selected: drawDrive,
+    enc() {
       drawDrive();
       renderInterventions();
     },
-    select(k) {
-      const s = S();
-      s.selected = k;
-      drawDrive();
+    interventions: renderInterventions,
+    compareId() {
+      D().syncUrl();
+      compare.encode();
     },
-  };
+  });
 
   Object.assign(NS, {
     /* A unit is shown on hover, chosen on click or by number (keyboard). Outputs: filter image, text, unit
@@ -279,41 +287,31 @@
       }
       const u = unitInfo(k);
       if (!u) return none; // a hover outside the units
-      if (choose) NS.steer.select(u.index);
+      if (choose) s.selected = u.index;
       D().highlightUnit(u.index);
       const href = `/units?model=${encodeURIComponent(s.units.model_id)}&unit=${u.index}`;
       const off = !choose;
       if (choose && !prop.startsWith(I.UNIT_INPUT)) fieldError(I.UNIT_INPUT, "");
       return [u.decoder_png, unitText(u), href, off, off, prop.startsWith(I.UNIT_INPUT) ? ns.no_update : (choose ? String(u.index) : ns.no_update)];
     },
-    /* Compare picker: remember the model, put it in the URL, encode the current input with it. */
-    onCompare(value) {
+    /* The controls' values into the state (its readers follow: the compared model is encoded, a new scale
+     * re-encodes), and into the choices store (app/callbacks/dynamics.py). Inputs: compare picker, class to
+     * ablate, figure to export, the fixed-scale checklist and its top. */
+    onChoices(compareId, ablateClass, exportFigure, fixed, fixedMax) {
       const s = S();
-      if (!s) return ns.no_update;
-      s.compareId = value || "";
-      D().syncUrl();
-      compare.encode();
-      return ns.no_update;
+      const top = Number(fixedMax);
+      s.fixedScale = (fixed || []).length && Number.isFinite(top) && top > 0 ? top : null;
+      s.ablateClass = ablateClass;
+      s.exportFigure = exportFigure;
+      s.compareId = compareId || "";
+      return { compare: s.compareId, ablate_class: s.ablateClass, export_figure: s.exportFigure, fixed_scale: s.fixedScale };
     },
-    /* dcc.Upload hands over the chosen file as a data URL. */
+    /* dcc.Upload hands over the chosen file as a data URL; it is cleared once read (output: its contents). */
     onUpload(contents) {
-      if (typeof contents === "string") {
-        if (!contents.startsWith("data:image/png;base64,")) D().status("Not a PNG file: choose a .png image.");
-        else D().encodeUpload(contents);
-      }
-      return ns.no_update;
-    },
-    onAblateClass(value) {
-      if (S()) S().ablateClass = value;
-      return ns.no_update;
-    },
-    onExportFigure(value) {
-      if (S()) S().exportFigure = value;
-      return ns.no_update;
-    },
-    onScale() {
-      if (S() && S().enc) D().rerun();
-      return ns.no_update;
+      if (typeof contents !== "string") return ns.no_update;
+      if (!contents.startsWith("data:image/png;base64,")) D().status("Not a PNG file: choose a .png image.");
+      else D().encodeUpload(contents);
+      return null;
     },
   });
 
@@ -341,11 +339,9 @@
       addInterventions(units, 0);
     } else if (b.id === I.CLEAR_INTERVENTIONS) {
       D().setInterventions([]);
-      renderInterventions();
     } else if (b.classList.contains("remove-intervention")) {
       const i = Number(b.dataset.index);
       D().setInterventions(s.interventions.filter((_, j) => j !== i));
-      renderInterventions();
     } else if (b.id === I.EXPORT_JSON) exportData("json");
     else if (b.id === I.EXPORT_CSV) exportData("csv");
     else if (b.id === I.EXPORT_PNG) exportFigure("png");

@@ -52,7 +52,8 @@ def slim_units(
     dataset_title: str = "MNIST",
 ) -> dict[str, Any]:
     """What the browser needs to animate and to show hovered units: per-unit facts, row and trace order,
-    and the class names and colours (app/figures.py holds the palette; the browser gets it from here)."""
+    the class names, and the role names (the API's) with the class and role colours (app/figures.py holds the
+    palettes; the browser gets them from here)."""
     units = payload["data"]
     order, _ = figures.unit_order(units)
     return {
@@ -60,6 +61,8 @@ def slim_units(
         "T": T,
         "class_names": class_names or list(figures.DIGIT_NAMES),
         "class_colors": list(figures.CLASS_COLORS),
+        "roles": list(payload["roles"]),
+        "role_colors": {r: figures.ROLE_COLORS[r] for r in payload["roles"]},
         "item_noun": item_noun,
         "dataset_title": dataset_title,
         "units": {
@@ -256,10 +259,10 @@ def digit_of(ref: str | None, models: list[dict[str, Any]] | None, model_id: str
     return digit
 
 
-# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js.
+# Encode the current digit (on a new digit or a new model) and animate it: static/animate.js. It, the
+# slider's and the model picker's hooks have no output: they act in the browser (Dash's output-less callbacks).
 clientside_callback(
     ClientsideFunction("drsae", "onData"),
-    Output(ids.ENCODE_STORE, "data"),
     Input(ids.DIGIT_STORE, "data"),
     Input(ids.UNITS_STORE, "data"),
     State(ids.ENCODE_STORE, "data"),
@@ -268,7 +271,6 @@ clientside_callback(
 # Scrubbing the slider pauses and shows that iteration.
 clientside_callback(
     ClientsideFunction("drsae", "onSlider"),
-    Output(ids.ITERATION_LABEL, "title"),
     Input(ids.ITERATION_SLIDER, "value"),
     prevent_initial_call=True,
 )
@@ -294,35 +296,25 @@ clientside_callback("(closed) => !closed", Output(ids.INTRO, "open"), Input(ids.
 # A new model: say so until its first encode is shown (static/animate.js).
 clientside_callback(
     ClientsideFunction("drsae", "onModelPick"),
-    Output(ids.BUSY, "title"),
     Input(ids.MODEL_PICKER, "value"),
     prevent_initial_call=True,
 )
+# What the compare picker, the class to ablate, the figure to export and the fixed scale are set to, as one
+# store; static/steer.js copies it into the browser's state, whose readers follow it (a new compared model is
+# encoded, a new scale re-encodes).
 clientside_callback(
-    ClientsideFunction("drsae", "onCompare"),
-    Output(ids.COMPARE_PANEL, "title"),
+    ClientsideFunction("drsae", "onChoices"),
+    Output(ids.DYNAMICS_CHOICES, "data"),
     Input(ids.COMPARE_PICKER, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onAblateClass"),
-    Output(ids.ABLATE_CLASS, "title"),
     Input(ids.ABLATE_CLASS, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onExportFigure"),
-    Output(ids.EXPORT_FIGURE, "title"),
     Input(ids.EXPORT_FIGURE, "value"),
-)
-clientside_callback(
-    ClientsideFunction("drsae", "onScale"),
-    Output(ids.FIXED_SCALE, "title"),
     Input(ids.FIXED_SCALE, "value"),
     Input(ids.FIXED_SCALE_MAX, "value"),
-    prevent_initial_call=True,
 )
+# A chosen PNG is encoded, then the upload forgets it, so choosing the same file again encodes it again.
 clientside_callback(
     ClientsideFunction("drsae", "onUpload"),
-    Output(ids.UPLOAD, "title"),
+    Output(ids.UPLOAD, "contents"),
     Input(ids.UPLOAD, "contents"),
     prevent_initial_call=True,
 )

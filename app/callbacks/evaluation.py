@@ -51,15 +51,14 @@ def pick_cell(click: dict[str, Any] | None) -> Any:
 
 
 # The chosen cell goes into the URL without a navigation, so Back from a digit's Dynamics page restores it.
+# No output: it acts on the browser's history only.
 clientside_callback(
     """function (cell) {
-        if (!cell || window.location.pathname !== "/evaluation") return window.dash_clientside.no_update;
+        if (!cell || window.location.pathname !== "/evaluation") return;
         const q = new URLSearchParams(window.location.search);
         q.set("cell", `${cell[0]}-${cell[1]}`);
         window.history.replaceState(window.history.state, "", `${window.location.pathname}?${q}`);
-        return window.dash_clientside.no_update;
     }""",
-    Output(ids.CELL_DIGITS, "title"),
     Input(ids.EVAL_CELL, "data"),
 )
 

@@ -96,6 +96,7 @@ def layout(
                 id=ids.ENCODE_STORE,
                 data={"initial_t": t0, "iv": iv or "", "compare": compare or "", "draw": "" if digit else draw or ""},
             ),
+            dcc.Store(id=ids.DYNAMICS_CHOICES),
             dcc.Store(id=ids.INTRO_CLOSED, storage_type="local"),
             intro(),
             html.Div(

@@ -130,4 +130,12 @@ async def encode_digit(request: Request, lm: ModelDep) -> FastJSONResponse:
         body[key] = out[key] if req.decompose else None
     by_role = out.get("reconstructions_by_role") if req.split_reconstruction else None
     body["reconstructions_by_role"] = {r: v.reshape(T, 28, 28) for r, v in by_role.items()} if by_role else None
+    body["baseline"] = None
+    if req.baseline and interventions:
+        base = encode(lm, xn, False)
+        body["baseline"] = {
+            "probabilities": base["probabilities"],
+            "prediction": int(base["probabilities"][-1].argmax()),
+            "decision_iteration": base["decision_iteration"],
+        }
     return FastJSONResponse(body)

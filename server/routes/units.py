@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Path, status
 
 from model import data
-from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE
+from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE, ROLES
 from server.deps import MODEL_RESPONSES, ModelDep, RegistryDep
 from server.images import filter_png
 from server.registry import LoadedModel, Registry
@@ -55,7 +55,7 @@ def units(registry: Registry, lm: LoadedModel) -> list[dict[str, Any]]:
 def list_units(lm: ModelDep, registry: RegistryDep) -> FastJSONResponse:
     rows = units(registry, lm)
     thresholds = {"part": PART_MAX_ANGLE, "categorical": CATEGORICAL_MIN_ANGLE}
-    return FastJSONResponse({"count": len(rows), "thresholds": thresholds, "data": rows})
+    return FastJSONResponse({"count": len(rows), "roles": ROLES, "thresholds": thresholds, "data": rows})
 
 
 def _digits(idx: np.ndarray, acts: np.ndarray, images: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:

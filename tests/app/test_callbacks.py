@@ -8,6 +8,7 @@ from app.callbacks.dynamics import dataset_of, slim_units
 from app.callbacks.evaluation import cell_members
 from app.callbacks.shell import choose_model, model_label
 from app.callbacks.training import job_detail, parse_number, validate_job
+from model.analysis import ROLES
 from server.routes.jobs import job_options
 
 OPTIONS = job_options().model_dump()  # what GET /api/jobs/options serves
@@ -70,7 +71,7 @@ def test_slim_units_keeps_order_and_groups():
         {"index": 1, "role": "categorical", "class": 4, "angle": 1.0, "c_norm": 2.0, "s_norm": 0, "decoder_png": "p1",
          "encoder_png": "e1"},
     ]
-    slim = slim_units({"data": units}, "m", 11)
+    slim = slim_units({"roles": ROLES, "data": units}, "m", 11)
     assert slim["order"] == [1, 0] and slim["curve_groups"] == [{"cls": 4, "units": [1]}]
     assert slim["units"]["1"]["decoder_png"] == "p1" and "encoder_png" not in slim["units"]["1"]
 
@@ -121,11 +122,13 @@ def test_slim_units_carry_the_palette_and_class_names():
     from app import figures
     from app.callbacks.dynamics import slim_units
 
-    payload = {"data": [{"index": 0, "role": "categorical", "class": 1, "angle": 1.0, "c_norm": 1.0,
+    payload = {"roles": ROLES, "data": [{"index": 0, "role": "categorical", "class": 1, "angle": 1.0, "c_norm": 1.0,
                          "decoder_png": "data:image/png;base64,"}]}
     slim = slim_units(payload, "m", 3, ["a", "b"] + [str(i) for i in range(2, 10)], "item")
     assert slim["class_colors"] == list(figures.CLASS_COLORS)
     assert slim["class_names"][1] == "b" and slim["item_noun"] == "item"
+    # the role names are the API's; their colours the dashboard's one palette
+    assert slim["roles"] == list(ROLES) and slim["role_colors"] == figures.ROLE_COLORS
 
 
 def test_model_label_marks_the_paper_structure():

@@ -16,7 +16,7 @@ from tests.browser.test_dynamics import LOADED, open_dynamics
 from tests.helpers import BrowserPage
 
 pytestmark = pytest.mark.browser
-DETAIL = LOADED + " && window.drsae.state.detail"
+DETAIL = LOADED + " && window.drsae.state.enc.recurrent_drive_by_role"
 
 
 def most_active_unit(bp: BrowserPage) -> int:
@@ -34,6 +34,8 @@ def test_loading_a_digit_while_playing_keeps_the_speed(page: BrowserPage):
     """Regression: a second playback loop started without the first being stopped doubled the speed."""
     open_dynamics(page, "model=tiny&digit=test:0")
     page.page.locator(".thumb").nth(3).wait_for()
+    # the first digit's own playback has ended: the Play click below then restarts from t = 1
+    page.page.wait_for_function("!window.drsae.state.playing", timeout=15_000)
     timings = []
     for _ in range(2):
         page.page.click("#play-button")  # restart from t = 1 (or pause, then play again)

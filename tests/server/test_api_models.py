@@ -256,6 +256,7 @@ def test_oversize_bodies_get_413(client: TestClient) -> None:
 def test_units_gallery(client: TestClient, settings: Settings) -> None:
     body = client.get("/api/models/tiny/units").json()
     assert body["count"] == 16 and body["thresholds"] == {"part": 0.5, "categorical": 0.7}
+    assert body["roles"] == ["part", "intermediate", "categorical"]  # served, so the browser keeps no copy
     model = reference(settings)
     for i, u in enumerate(body["data"]):
         assert u["index"] == i and u["role"] in ("part", "intermediate", "categorical")
@@ -385,6 +386,19 @@ def test_encode_ablation_and_clamp_change_the_dynamics(client: TestClient, setti
     clamp = {"image": img, "preprocess": "none", "interventions": [{"unit": 0, "value": 2.5, "to_iteration": 1}]}
     z = np.array(client.post(url, json=clamp).json()["z"])
     assert z[0, 0] == pytest.approx(2.5)
+
+
+def test_encode_with_baseline_carries_the_run_without_interventions(client: TestClient) -> None:
+    img, url = digit(3).tolist(), "/api/models/tiny/encode"
+    plain = client.post(url, json={"image": img, "preprocess": "none"}).json()
+    assert plain["baseline"] is None
+    k = int(np.argmax(plain["z"][-1]))
+    body = {"image": img, "preprocess": "none", "baseline": True, "interventions": [{"unit": k, "value": 0}]}
+    out = client.post(url, json=body).json()
+    assert out["baseline"] == {key: plain[key] for key in ("probabilities", "prediction", "decision_iteration")}
+    assert out["probabilities"] != plain["probabilities"]
+    # nothing to compare with: no interventions, no baseline
+    assert client.post(url, json={**body, "interventions": []}).json()["baseline"] is None
 
 
 def test_encode_decompose_and_split_reconstruction(client: TestClient) -> None:
