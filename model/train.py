@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -606,13 +606,18 @@ def train_population(
     resume: bool = False,
     on_progress: Callable[[int, dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    drop_requested: Callable[[], Collection[int]] | None = None,
+    on_member_end: Callable[[int, dict[str, Any]], None] | None = None,
     progress_bar: bool = True,
 ) -> list[dict[str, Any]]:
     """Train every config into its folder, all in one population; returns each member's summary.
 
     `on_progress(i, row)` gets member i's epoch rows; `should_stop()` is polled between steps (a job's
-    cancel flag). With world_size > 1 the population must be one run, trained data-parallel; only rank 0
-    writes files and calls back.
+    cancel flag). `drop_requested()`, also polled between steps, names members (indices into `cfgs`) to stop
+    now as 'cancelled' while the others go on (a cancelled member of a sweep); like any stop, a dropped
+    member's state.pt keeps its last completed epoch. `on_member_end(i, summary)` hears at once of a member
+    that finished, diverged or was dropped while the population goes on. With world_size > 1 the population
+    must be one run, trained data-parallel; only rank 0 writes files and calls back.
     """
     check_population(cfgs)
     if world_size > 1 and len(cfgs) != 1:
@@ -672,8 +677,30 @@ def train_population(
                     step(orders[:, i * B : (i + 1) * B], rates[i], weights, supervised, project[i], classifier)
                     if stop_requested():
                         raise StopTraining
+                    gone = set(drop_requested()) if drop_requested else set()
+                    out = [j for j, m in enumerate(alive) if members.index(m) in gone]
+                    if out:
+                        for j in out:
+                            alive[j].summary = record_stop(alive[j], run, "cancelled")
+                            if on_member_end:
+                                on_member_end(members.index(alive[j]), alive[j].summary)
+                        keep = [j for j in range(len(alive)) if j not in out]
+                        alive = [alive[j] for j in keep]
+                        if not alive:
+                            break
+                        index = torch.tensor(keep, device=device)
+                        stats = step.stats[index].clone()  # the survivors' sums so far this epoch
+                        pop.keep(index)
+                        opt.keep(index, pop.params())
+                        scales = scales[keep]
+                        step = Step(pop, opt, train_split, cfg0.batch_size, step.precision, step.graphed, step.net)
+                        step.stats.copy_(stats)
+                        orders, base, rates, project = orders[index], base[:, keep], rates[:, index], project[:, index]
+                        weights, supervised = weights[:, index], supervised[index]
                     if bar and (i % BAR_EVERY_STEPS == 0 or i == run.steps_per_epoch - 1):
                         bar.update(i + 1, step.stats)
+                if not alive:  # every member was dropped
+                    break
                 epoch_seconds = time.time() - t0
                 train_ms = train_metrics(step.take_stats(), run)
                 if bar:
@@ -687,6 +714,8 @@ def train_population(
                 for m, end, reason in zip(alive, ends, reasons, strict=True):
                     if end and m.summary is None:
                         m.summary = final_summary(m, run, reason or "completed")
+                    if end and on_member_end and rank == 0:
+                        on_member_end(members.index(m), m.summary or {})
                 if any(ends):  # the others go on as a smaller population
                     keep = [j for j, end in enumerate(ends) if not end]
                     alive = [alive[j] for j in keep]
