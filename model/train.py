@@ -310,13 +310,15 @@ def restore(m: Member) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- epochs
-def epoch_orders(members: Sequence[Member], run: Run, epoch: int) -> torch.Tensor:
-    """Each member's share of its epoch's shuffle, (P, steps x batch): the same on every rank and after a
-    resume."""
+def epoch_orders(members: Sequence[Member], run: Run) -> torch.Tensor:
+    """Each member's share of its own epoch's shuffle, (P, steps x batch): the same on every rank and after a
+    resume. Members may be at different epochs (one resumed beside a fresh one): every epoch has the same
+    number of steps, so their epochs still end together."""
     n = run.steps_per_epoch * run.batch_size
     rows = []
     for m in members:
-        perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(epoch_seed(m.cfg.seed, epoch)))
+        seed = epoch_seed(m.cfg.seed, m.state.epoch)
+        perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(seed))
         rows.append(perm[run.rank :: run.world_size][:n])
     return torch.stack(rows).to(run.device)
 
@@ -603,7 +605,7 @@ def train_population(
     *,
     rank: int = 0,
     world_size: int = 1,
-    resume: bool = False,
+    resume: bool | Sequence[bool] = False,
     on_progress: Callable[[int, dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     drop_requested: Callable[[], Collection[int]] | None = None,
@@ -612,6 +614,7 @@ def train_population(
 ) -> list[dict[str, Any]]:
     """Train every config into its folder, all in one population; returns each member's summary.
 
+    `resume` (one flag, or one per member) continues members from their state.pt, each from its own epoch.
     `on_progress(i, row)` gets member i's epoch rows; `should_stop()` is polled between steps (a job's
     cancel flag). `drop_requested()`, also polled between steps, names members (indices into `cfgs`) to stop
     now as 'cancelled' while the others go on (a cancelled member of a sweep); like any stop, a dropped
@@ -635,16 +638,17 @@ def train_population(
         Member(cfg, Path(out), TrainState(), init_model(cfg, train_split, device))
         for cfg, out in zip(cfgs, out_dirs, strict=True)
     ]
-    saved_opt = [restore(m) for m in members] if resume else []
-    if len({m.state.epoch for m in members}) != 1:
-        raise ValueError("the members of a population resume from one epoch; resume them one at a time")
-    for m in members:
+    resumes = [resume] * len(members) if isinstance(resume, bool) else list(resume)
+    if len(resumes) != len(members):
+        raise ValueError(f"{len(resumes)} resume flags for {len(members)} members")
+    saved_opt = {i: restore(m) for i, m in enumerate(members) if resumes[i]}
+    for m, again in zip(members, resumes, strict=True):
         m.state.extra.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if rank == 0:
-            prepare_out_dir(m.out_dir, resume)
+            prepare_out_dir(m.out_dir, again)
 
     engine = build_engine([m.model for m in members], cfgs, train_split, device, world_size)
-    for i, saved in enumerate(saved_opt):
+    for i, saved in saved_opt.items():
         engine.opt.load_member_state(i, saved)
     pop, opt, step, scales = engine.pop, engine.opt, engine.step, engine.scales
 
@@ -661,11 +665,11 @@ def train_population(
     ) else None
     with StopRequests(should_stop) as stop_requested:
         try:
-            if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
-                for i, m in enumerate(alive):
+            for i, m in enumerate(alive):  # resuming restarts from an epoch boundary, so an early stop needs one
+                if not resumes[i]:
                     save_resume_state(m, run, opt, i)
             while alive:
-                orders = epoch_orders(alive, run, alive[0].state.epoch)
+                orders = epoch_orders(alive, run)
                 base, rates, project = epoch_plan(alive, run, scales)
                 weights = loss_weights(alive, run)
                 supervised = torch.tensor([m.supervised for m in alive], device=device)
