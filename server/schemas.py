@@ -423,6 +423,8 @@ class JobOptions(BaseModel):
     fields: dict[str, Range] = Field(description="JobCreate's numeric fields and their ranges")
     name_pattern: str
     name_max_length: int
+    max_sweep_members: int = Field(description="the most members one sweep may have (POST /api/sweeps)")
+    sweep_fields: list[str] = Field(description="the JobCreate fields a sweep's grid may vary")
 
 
 class JobPublic(BaseModel):
@@ -440,6 +442,8 @@ class JobPublic(BaseModel):
     created: str
     started: str | None
     finished: str | None
+    sweep_id: int | None = Field(None, description="the sweep the job is a member of")
+    settings: dict[str, Any] | None = Field(None, description="a sweep member's values of the sweep's grid")
 
 
 class JobsPublic(BaseModel):
@@ -451,4 +455,49 @@ class JobsPublic(BaseModel):
 
 class MetricsPublic(BaseModel):
     data: list[dict[str, Any]]
+    count: int
+
+
+# ------------------------------------------------------------------------------------ sweeps
+MAX_SWEEP_MEMBERS = 16  # one population in one process: more members cost memory and a longer wait for all
+# The fields a grid may vary. The shape of the model and of its minibatch (model/train.py POPULATION_KEYS)
+# is one per population, so hidden_units, iterations and batch_size are set in the base, not swept.
+SWEEP_FIELDS = ("learning_rate", "seed", "epochs", "unsupervised_epochs", "time_limit")
+SHAPE_FIELDS = ("hidden_units", "iterations", "batch_size")
+
+
+class SweepCreate(Strict):
+    """Every combination of the grid's values (their cross product) on top of `base`, as one population."""
+
+    base: JobCreate = Field(description="a JobCreate without a name: what every member starts from")
+    grid: dict[str, list[float]] = Field(
+        description="JobCreate field -> the values to try, e.g. {'learning_rate': [0.01, 0.02], 'seed': [0, 1, 2]}"
+    )
+    name: str | None = Field(None, min_length=1, max_length=JOB_NAME_MAX, pattern=JOB_NAME_PATTERN)
+
+
+class SweepMember(JobPublic):
+    best_val_error: float | None = Field(description="% : the best validation error of the supervised phase")
+    test_error_at_best: float | None = Field(description="% : the test error at that checkpoint (the kept model)")
+    last_val_error: float | None
+    units_part: int | None = Field(description="from the model card when finished, else the latest epoch")
+    units_categorical: int | None
+    verdicts: dict[str, str] | None = Field(description="the six structure signs' verdicts (the model card)")
+    seconds: float | None = Field(description="training time so far")
+
+
+class SweepPublic(BaseModel):
+    id: int
+    name: str
+    status: JobStatus = Field(description="running or queued while a member is; else the members' common "
+                              "status, or 'finished' when some finished and the rest failed")
+    base: dict[str, Any]
+    grid: dict[str, list[float]]
+    created: str
+    counts: dict[str, int] = Field(description="members per status")
+    members: list[SweepMember]
+
+
+class SweepsPublic(BaseModel):
+    data: list[SweepPublic]
     count: int

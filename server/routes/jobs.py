@@ -24,6 +24,8 @@ from server.schemas import (
     JOB_FIELDS,
     JOB_NAME_MAX,
     JOB_NAME_PATTERN,
+    MAX_SWEEP_MEMBERS,
+    SWEEP_FIELDS,
     DatasetChoice,
     JobCreate,
     JobOptions,
@@ -93,6 +95,8 @@ def job_options() -> JobOptions:
         fields=fields,
         name_pattern=JOB_NAME_PATTERN,
         name_max_length=JOB_NAME_MAX,
+        max_sweep_members=MAX_SWEEP_MEMBERS,
+        sweep_fields=list(SWEEP_FIELDS),
     )
 
 
@@ -113,6 +117,8 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         created=_iso(job.created) or "",
         started=_iso(job.started),
         finished=_iso(job.finished),
+        sweep_id=job.sweep_id,
+        settings=job.settings,
     )
 
 
@@ -140,6 +146,16 @@ JobBody = Annotated[JobCreate, Depends(job_body)]
     },
 )
 def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    cfg = job_config(body, settings)
+    try:
+        return public(jobs.create(cfg, body.name), store, settings)
+    except QueueFullError as e:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e
+
+
+def job_config(body: JobCreate, settings: Settings) -> TrainConfig:
+    """The training configuration of a job body (a sweep's member too), or the 4xx that refuses it: the
+    preset with the body's overrides, the server's time limit, a prepared dataset, a batch that fits."""
     overrides: dict[str, Any] = {
         JOB_FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }
@@ -165,10 +181,7 @@ def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: Settings
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"batch_size {cfg.batch_size} is larger than the {images} training images of preset {cfg.preset}",
         )
-    try:
-        return public(jobs.create(cfg, body.name), store, settings)
-    except QueueFullError as e:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e
+    return cfg
 
 
 @router.get("", response_model=JobsPublic, responses=STORAGE)
