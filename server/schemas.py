@@ -444,6 +444,13 @@ class JobPublic(BaseModel):
     finished: str | None
     sweep_id: int | None = Field(None, description="the sweep the job is a member of")
     settings: dict[str, Any] | None = Field(None, description="a sweep member's values of the sweep's grid")
+    best_val_error: float | None = Field(None, description="% : the best validation error of the supervised phase")
+    test_error_at_best: float | None = Field(None, description="% : the test error at that epoch (the kept model)")
+    last_val_error: float | None = None
+    units_part: int | None = Field(None, description="from the model card when finished, else the latest epoch")
+    units_categorical: int | None = None
+    verdicts: dict[str, str] | None = Field(None, description="the six structure signs' verdicts (the model card)")
+    seconds: float | None = Field(None, description="training time so far")
 
 
 class JobsPublic(BaseModel):
@@ -476,16 +483,6 @@ class SweepCreate(Strict):
     name: str | None = Field(None, min_length=1, max_length=JOB_NAME_MAX, pattern=JOB_NAME_PATTERN)
 
 
-class SweepMember(JobPublic):
-    best_val_error: float | None = Field(description="% : the best validation error of the supervised phase")
-    test_error_at_best: float | None = Field(description="% : the test error at that checkpoint (the kept model)")
-    last_val_error: float | None
-    units_part: int | None = Field(description="from the model card when finished, else the latest epoch")
-    units_categorical: int | None
-    verdicts: dict[str, str] | None = Field(description="the six structure signs' verdicts (the model card)")
-    seconds: float | None = Field(description="training time so far")
-
-
 class SweepPublic(BaseModel):
     id: int
     name: str
@@ -495,7 +492,7 @@ class SweepPublic(BaseModel):
     grid: dict[str, list[float]]
     created: str
     counts: dict[str, int] = Field(description="members per status")
-    members: list[SweepMember]
+    members: list[JobPublic] = Field(description="in the grid's order")
 
 
 class SweepsPublic(BaseModel):

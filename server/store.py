@@ -452,6 +452,22 @@ class Store:
         return [json.loads(r[0]) for r in rows.fetchall()]
 
     @_guarded(write=False)
+    def best_metrics(self, *, job_id: int) -> dict[str, Any] | None:
+        """The supervised epoch row with the lowest validation error (the first of equal ones: the trainer
+        keeps a checkpoint only on a strict improvement), None before the supervised phase."""
+        r = (
+            self._conn()
+            .execute(
+                "SELECT row FROM metrics WHERE job_id = ? AND json_extract(row, '$.phase') = 'supervised' "
+                "AND json_extract(row, '$.val_error') IS NOT NULL "
+                "ORDER BY json_extract(row, '$.val_error'), epoch LIMIT 1",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        return json.loads(r[0]) if r else None
+
+    @_guarded(write=False)
     def latest_metrics(self, *, job_id: int) -> dict[str, Any] | None:
         r = (
             self._conn()

@@ -7,14 +7,16 @@ worker processes (server/jobs.py); these routes only read and write job rows.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from model import checkpoint, data
+from model import card, checkpoint, data
 from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
@@ -101,7 +103,14 @@ def job_options() -> JobOptions:
 
 
 def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
+    """A job as the API shows it, with what a runs table compares: best and last validation error, the
+    test error of the kept checkpoint, unit counts and the structure verdicts (its model card's once
+    finished, else the latest epoch's counts)."""
     has_model = job.status == "finished" and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
+    latest = store.latest_metrics(job_id=job.id)
+    best = store.best_metrics(job_id=job.id) or {}
+    found = read_card(run_dir(settings, job.id)) if has_model else None
+    signs = (found or {}).get("structure") or {}
     return JobPublic(
         id=job.id,
         name=job.name,
@@ -110,7 +119,7 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         epoch=job.epoch,
         total_epochs=job.total_epochs,
         progress=min(1.0, job.epoch / job.total_epochs) if job.total_epochs else 0.0,
-        latest=store.latest_metrics(job_id=job.id),
+        latest=latest,
         model_id=job_model_id(job.id) if has_model else None,
         error=job.error,
         resumable=resumable(settings, job),
@@ -119,7 +128,23 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         finished=_iso(job.finished),
         sweep_id=job.sweep_id,
         settings=job.settings,
+        best_val_error=best.get("val_error"),
+        test_error_at_best=best.get("test_error"),
+        last_val_error=(latest or {}).get("val_error"),
+        units_part=signs.get("units_part", (latest or {}).get("units_part")),
+        units_categorical=signs.get("units_categorical", (latest or {}).get("units_categorical")),
+        verdicts=(found or {}).get("structure_verdicts"),
+        seconds=(latest or {}).get("seconds"),
     )
+
+
+def read_card(folder: Path) -> dict[str, Any] | None:
+    """The run's model card (model/card.py), None when it has none or it cannot be read."""
+    try:
+        found = json.loads((folder / card.CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 async def job_body(request: Request) -> JobCreate:

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 
-from model import card
 from model.presets import BOUNDS, TrainConfig
 from server.config import Settings
 from server.deps import JobsDep, SettingsDep, StoreDep, SweepDep, TokenDep
-from server.jobs import JobStateError, QueueFullError, run_dir
+from server.jobs import JobStateError, QueueFullError
 from server.routes.jobs import AUTH, CONFLICT, GUARD, QUEUE_FULL, STORAGE, job_config, public
 from server.schemas import (
     JOB_FIELDS,
@@ -28,11 +27,10 @@ from server.schemas import (
     JobCreate,
     Message,
     SweepCreate,
-    SweepMember,
     SweepPublic,
     SweepsPublic,
 )
-from server.store import JobRow, Store, SweepRow
+from server.store import Store, SweepRow
 from server.web import json_body, parse_json
 
 BAD_BODY = {400: {"model": Message, "description": "The body cannot be parsed"}}
@@ -94,34 +92,6 @@ async def sweep_body(request: Request) -> SweepCreate:
 SweepBody = Annotated[SweepCreate, Depends(sweep_body)]
 
 
-def _card(settings: Settings, job: JobRow) -> dict[str, Any] | None:
-    try:
-        return json.loads((run_dir(settings, job.id) / card.CARD).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def member_public(job: JobRow, store: Store, settings: Settings) -> SweepMember:
-    """A member as a job plus what the runs table compares: best and last validation error, the test error
-    of the kept checkpoint, unit counts and the structure verdicts (from its card once it has one)."""
-    rows = store.metrics(job_id=job.id)
-    supervised = [r for r in rows if r.get("phase") == "supervised" and r.get("val_error") is not None]
-    best = min(supervised, key=lambda r: r["val_error"]) if supervised else None  # the first of equal ones
-    latest = rows[-1] if rows else {}
-    found = _card(settings, job) if job.status == "finished" else None
-    signs = (found or {}).get("structure") or {}
-    return SweepMember(
-        **public(job, store, settings).model_dump(),
-        best_val_error=best["val_error"] if best else None,
-        test_error_at_best=best.get("test_error") if best else None,
-        last_val_error=latest.get("val_error"),
-        units_part=signs.get("units_part", latest.get("units_part")),
-        units_categorical=signs.get("units_categorical", latest.get("units_categorical")),
-        verdicts=(found or {}).get("structure_verdicts"),
-        seconds=latest.get("seconds"),
-    )
-
-
 def overall(statuses: list[str]) -> str:
     """The sweep's status: active while a member is, else the members' common one ('finished' if any)."""
     for s in ("running", "queued"):
@@ -133,7 +103,7 @@ def overall(statuses: list[str]) -> str:
 
 
 def sweep_public(sweep: SweepRow, store: Store, settings: Settings) -> SweepPublic:
-    members = [member_public(j, store, settings) for j in reversed(store.list_jobs(sweep_id=sweep.id))]
+    members = [public(j, store, settings) for j in reversed(store.list_jobs(sweep_id=sweep.id))]
     statuses = [m.status for m in members]
     return SweepPublic(
         id=sweep.id,
