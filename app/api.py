@@ -140,3 +140,12 @@ async def cancel_job(job_id: int, token: str | None = None) -> dict[str, Any]:
 async def resume_job(job_id: int, token: str | None = None) -> dict[str, Any]:
     """Continue an interrupted or cancelled job from its last checkpoint."""
     return await _request("POST", f"/jobs/{job_id}/resume", token=token)
+
+
+async def create_sweep(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    """Queue a sweep: {base: JobCreate, grid: {field: [values]}, name} (its members train as one population)."""
+    return await _request("POST", "/sweeps", token=token, json=body)
+
+
+async def cancel_sweep(sweep_id: int, token: str | None = None) -> dict[str, Any]:
+    return await _request("POST", f"/sweeps/{sweep_id}/cancel", token=token)
