@@ -633,7 +633,14 @@ def train_population(
     run = Run(rank, world_size, device, train_split, val, test, cfg0.batch_size)
     if run.steps_per_epoch < 1:
         raise ValueError(f"batch_size {cfg0.batch_size} is larger than the {run.per_rank} training images per process")
-    locks = [checkpoint.lock_run(Path(out)) for out in out_dirs] if rank == 0 else []
+    locks = {i: checkpoint.lock_run(Path(out)) for i, out in enumerate(out_dirs)} if rank == 0 else {}
+
+    def release(i: int) -> None:
+        """A member that ended frees its folder at once: it can be resumed while the others go on."""
+        lock = locks.pop(i, None)
+        if lock is not None:
+            lock.close()
+
     members = [
         Member(cfg, Path(out), TrainState(), init_model(cfg, train_split, device))
         for cfg, out in zip(cfgs, out_dirs, strict=True)
@@ -686,6 +693,7 @@ def train_population(
                     if out:
                         for j in out:
                             alive[j].summary = record_stop(alive[j], run, "cancelled")
+                            release(members.index(alive[j]))
                             if on_member_end:
                                 on_member_end(members.index(alive[j]), alive[j].summary)
                         keep = [j for j in range(len(alive)) if j not in out]
@@ -718,6 +726,8 @@ def train_population(
                 for m, end, reason in zip(alive, ends, reasons, strict=True):
                     if end and m.summary is None:
                         m.summary = final_summary(m, run, reason or "completed")
+                    if end:
+                        release(members.index(m))
                     if end and on_member_end and rank == 0:
                         on_member_end(members.index(m), m.summary or {})
                 if any(ends):  # the others go on as a smaller population
@@ -739,8 +749,8 @@ def train_population(
         finally:
             if bar:
                 bar.stop()
-            for f in locks:
-                f.close()
+            for i in list(locks):
+                release(i)
     return [m.summary or {"status": "interrupted", "out": str(m.out_dir)} for m in members]
 
 
