@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, core, data, progress
+from model import checkpoint, core, data, progress, snapshots
 from model.analysis import role_metrics
 from model.drsae import DrSAE
 from model.optim import PopulationOptimizer
@@ -268,6 +268,8 @@ def prepare_out_dir(out_dir: Path, resume: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume and (out_dir / checkpoint.METRICS).exists():
         (out_dir / checkpoint.METRICS).unlink()
+    if not resume:
+        snapshots.clear(out_dir)
 
 
 def run_info(m: Member, run: Run, status: str) -> dict[str, Any]:
@@ -578,6 +580,8 @@ def end_epoch(
     if run.rank != 0:
         return None
     val_m, test_m = evaluate_and_checkpoint(m, run)
+    if m.state.epoch in snapshots.snapshot_epochs(m.total_epochs):  # the roles forming (model/snapshots.py)
+        snapshots.save_snapshot(m.out_dir, m.state.epoch, m.model)
     row = epoch_row(m, run, phase, lr, train_m, val_m, test_m, epoch_seconds)
     checkpoint.append_metrics(m.out_dir, row)
     save_resume_state(m, run, opt, j)
@@ -675,6 +679,8 @@ def train_population(
             for i, m in enumerate(alive):  # resuming restarts from an epoch boundary, so an early stop needs one
                 if not resumes[i]:
                     save_resume_state(m, run, opt, i)
+                    if rank == 0:
+                        snapshots.save_snapshot(m.out_dir, 0, m.model)
             while alive:
                 orders = epoch_orders(alive, run)
                 base, rates, project = epoch_plan(alive, run, scales)
