@@ -498,3 +498,18 @@ class SweepPublic(BaseModel):
 class SweepsPublic(BaseModel):
     data: list[SweepPublic]
     count: int
+
+
+# -------------------------------------------------------------------------------- snapshots
+class SnapshotsPublic(BaseModel):
+    epochs: list[int] = Field(description="epochs with a snapshot; 0 is the initialisation")
+    thresholds: dict[str, float] = Field(description="the part / categorical angle thresholds (rad)")
+
+
+class Snapshot(BaseModel):
+    epoch: int
+    units: list[int] = Field(description="the units whose decoder filters are kept (at most 64, the same each epoch)")
+    decoder_png: list[str] = Field(description="each kept unit's decoder filter, a 28x28 PNG data URL")
+    angle: list[float] = Field(description="every unit's encoder-decoder angle (rad) at this epoch")
+    c_norm: list[float] = Field(description="every unit's ||C_i|| at this epoch")
+    roles: list[Role] = Field(description="every unit's role at this epoch, from its angle")

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from model import card, checkpoint, data
+from model import card, checkpoint, data, snapshots
+from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE, roles_from_angles
 from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
+from server.images import filter_png
 from server.jobs import JobStateError, QueueFullError, is_final, resumable, run_dir
 from server.registry import job_model_id
 from server.schemas import (
@@ -37,6 +40,8 @@ from server.schemas import (
     MetricsPublic,
     PresetChoice,
     Range,
+    Snapshot,
+    SnapshotsPublic,
     WholeNumber,
 )
 from server.store import JobRow, Store
@@ -237,6 +242,41 @@ def get_job(job: JobDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
 def job_metrics(job: JobDep, store: StoreDep) -> MetricsPublic:
     rows = store.metrics(job_id=job.id)
     return MetricsPublic(data=rows, count=len(rows))
+
+
+@router.get("/{job_id}/snapshots", response_model=SnapshotsPublic, responses=NOT_FOUND)
+def job_snapshots(job: JobDep, settings: SettingsDep) -> SnapshotsPublic:
+    """The epochs at which the trainer kept a snapshot of the units (model/snapshots.py)."""
+    return SnapshotsPublic(
+        epochs=snapshots.epochs(run_dir(settings, job.id)),
+        thresholds={"part": PART_MAX_ANGLE, "categorical": CATEGORICAL_MIN_ANGLE},
+    )
+
+
+@router.get(
+    "/{job_id}/snapshots/{epoch}",
+    response_model=Snapshot,
+    responses={404: {"model": Message, "description": "No such job, or no snapshot at that epoch"}},
+)
+def job_snapshot(
+    job: JobDep, settings: SettingsDep, epoch: Annotated[int, PathParam(ge=0, le=100_000), WholeNumber]
+) -> Snapshot:
+    """One epoch's snapshot: the kept units' decoder filters as images, every unit's angle, ||C_i|| and role."""
+    folder = run_dir(settings, job.id)
+    if epoch not in snapshots.epochs(folder):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job {job.id} has no snapshot at epoch {epoch}")
+    try:
+        snap = snapshots.load_snapshot(folder, epoch)
+    except checkpoint.CheckpointError as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
+    return Snapshot(
+        epoch=epoch,
+        units=[int(u) for u in snap["units"]],
+        decoder_png=[filter_png(snap["D"][:, j]) for j in range(snap["D"].shape[1])],
+        angle=[float(a) for a in snap["angle"]],
+        c_norm=[float(c) for c in snap["c_norm"]],
+        roles=[str(r) for r in roles_from_angles(snap["angle"])],  # type: ignore[misc]
+    )
 
 
 # FastAPI would document the 404 as text/event-stream (the route's class); it is the usual JSON message

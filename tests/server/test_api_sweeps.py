@@ -91,6 +91,15 @@ def test_a_sweep_trains_as_one_population_and_its_models_are_listed(client: Test
         assert set(m["verdicts"]) and m["units_part"] + m["units_categorical"] <= 8  # from its model card
     log = (settings.runs_dir / str(ms[0]["id"]) / "worker.log").read_text()
     assert all(f"job {m['id']}: starting" in log for m in ms)  # one worker trained both
+    # the roles forming: a snapshot of the units at the start and after every epoch
+    snaps = client.get(f"/api/jobs/{ms[0]['id']}/snapshots").json()
+    assert snaps["epochs"] == [0, 1, 2, 3] and snaps["thresholds"] == {"part": 0.5, "categorical": 0.7}
+    last = client.get(f"/api/jobs/{ms[0]['id']}/snapshots/3").json()
+    assert last["units"] == list(range(8)) and len(last["decoder_png"]) == 8 and len(last["roles"]) == 8
+    assert last["decoder_png"][0].startswith("data:image/png;base64,")
+    row = client.get(f"/api/jobs/{ms[0]['id']}/metrics").json()["data"][-1]
+    assert sum(r == "part" for r in last["roles"]) == row["units_part"]  # the epoch's own counts
+    assert client.get(f"/api/jobs/{ms[0]['id']}/snapshots/9").status_code == 404
     models = {m["id"]: m for m in client.get("/api/models").json()["data"]}
     assert all(f"job-{m['id']}" in models and models[f"job-{m['id']}"]["shows_paper_structure"] is not None
                for m in ms)
