@@ -300,6 +300,31 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
     return fig
 
 
+def snapshot_scatter_figure(snapshot: dict[str, Any], thresholds: dict[str, float]) -> go.Figure:
+    """A snapshot's angle vs ||C_i|| (GET /api/jobs/{id}/snapshots/{epoch}), coloured by the role each unit
+    has at that epoch, with the thresholds; the x axis is fixed, so epochs can be compared."""
+    units = [
+        {"index": i, "angle": a, "c_norm": c, "role": r}
+        for i, (a, c, r) in enumerate(zip(snapshot["angle"], snapshot["c_norm"], snapshot["roles"], strict=True))
+    ]
+    fig = go.Figure(layout=_base_layout(legend=dict(orientation="h", y=1.1, x=0)))
+    for role in ROLE_ORDER[::-1]:
+        us = [u for u in units if u["role"] == role]
+        fig.add_trace(go.Scatter(
+            x=[u["angle"] for u in us], y=[u["c_norm"] for u in us], mode="markers", name=f"{role} ({len(us)})",
+            marker=dict(color=ROLE_COLORS[role], size=7, opacity=0.8, line=dict(width=0.5, color="#fff")),
+            customdata=[u["index"] for u in us],
+            hovertemplate="unit %{customdata}<br>angle %{x:.2f} rad<br>||C_i|| %{y:.2f}<extra></extra>",
+        ))
+    for v in (thresholds.get("part", 0.5), thresholds.get("categorical", 0.7)):
+        fig.add_vline(x=v, line=dict(color="#555", dash="dash", width=1))
+    fig.update_layout(uirevision="snapshot-scatter", title=dict(text=f"epoch {snapshot['epoch']}", x=0.99,
+                                                               xanchor="right", font=dict(size=12)))
+    fig.update_xaxes(title_text="encoder-decoder angle (rad)", range=[0, math.pi / 2])
+    fig.update_yaxes(title_text="||C_i||", rangemode="tozero")
+    return fig
+
+
 def histogram_figure(histogram: dict[str, Sequence[float]], fraction_active: float) -> go.Figure:
     """Histogram of a unit's final activity z_k(T) over the test set (active samples only)."""
     edges, counts = list(histogram.get("edges", [])), list(histogram.get("counts", []))

@@ -141,6 +141,10 @@ COMPARE_GROUP = "compare-group"  # a config field, or "" for none (the URL's gro
 COMPARE_SMOOTH = "compare-smooth"  # 0..0.95 (the URL's smooth=)
 COMPARE_CURVES = "compare-curves"
 PARALLEL_COORDS = "parallel-coords"
+ROLES_EPOCH = "roles-epoch"  # the slider over a job's snapshot epochs
+ROLES_FILTERS = "roles-filters"  # decoder filters of the kept units at several epochs
+ROLES_SCATTER = "roles-scatter"  # angle vs ||C_i|| at the slider's epoch
+ROLES_SHOWN = "roles-shown"  # {job, epochs}: what the filter grid shows
 TRAINING_URL = "training-url"  # the clientside callback that writes the page's state into the URL
 
 # Evaluation page.

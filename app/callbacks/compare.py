@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 
 from app import api, figures, ids
+from app.callbacks.training import triggers
 
 MAX_COMPARED = 24  # curves fetched at once; the runs table ticks more only with a message
 
@@ -74,7 +75,7 @@ def runs_table(
     """The rows follow the job list; the ticked rows are the compared runs (kept in the URL). A tick
     changes the selection; a new list keeps it, ticking the same runs in the new rows."""
     rows = run_rows(jobs)
-    if ctx.triggered_id == ids.RUNS_TABLE:
+    if triggers() == {ids.RUNS_TABLE}:
         chosen = [int(i) for i in ticked or []]
         if sorted(chosen) == sorted(selected or []):
             return no_update, no_update, no_update
@@ -107,7 +108,7 @@ async def compare_curves(
     chosen = list(selected or [])[:MAX_COMPARED]
     epochs = _epochs(jobs, chosen)
     drawn = ((shown or {}).get("layout") or {}).get("meta") or {}
-    if ctx.triggered_id == ids.JOBS_STORE and drawn.get("epochs") == epochs:
+    if triggers() == {ids.JOBS_STORE} and drawn.get("epochs") == epochs:
         return no_update
     by_id = {j["id"]: j for j in jobs or []}
     try:

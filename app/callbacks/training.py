@@ -458,9 +458,10 @@ async def curves(
     job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
     if job_id is None:
         return figures.training_figure([], None), figures.role_metrics_figure([], None)
-    if ctx.triggered_id == ids.CURVES_REFRESH and (refresh or {}).get("job_id") != job_id:
+    fired = triggers()  # a page's first call can carry several at once
+    if fired == {ids.CURVES_REFRESH} and (refresh or {}).get("job_id") != job_id:
         return no_update, no_update  # another job's epoch
-    if ctx.triggered_id == ids.JOBS_STORE and plotted_job(shown) == str(job_id):
+    if fired == {ids.JOBS_STORE} and plotted_job(shown) == str(job_id):
         return no_update, no_update  # the list changed; new rows reach the plotted curves from the stream
     try:
         rows = await api.job_metrics(int(job_id))
@@ -468,6 +469,11 @@ async def curves(
         msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
         return msg, msg
     return figures.training_figure(rows, job_id), figures.role_metrics_figure(rows, job_id)
+
+
+def triggers() -> set[str]:
+    """The ids whose change fired the running callback: all of them (ctx.triggered_id names only the first)."""
+    return {t["prop_id"].split(".")[0] for t in ctx.triggered if t.get("prop_id") not in (None, ".")}
 
 
 def plotted_job(figure: dict[str, Any] | None) -> str | None:

@@ -113,6 +113,7 @@ def layout(
                     dcc.Graph(id=ids.ROLE_CURVES, config={"displaylogo": False}, style={"height": "480px"}),
                 ],
             ),
+            roles_panel(),
         ],
     )
 
@@ -196,5 +197,26 @@ def compare_panel(group: str, smooth: float, metric: str) -> html.Section:
                 className="help",
             ),
             dcc.Graph(id=ids.PARALLEL_COORDS, config={"displaylogo": False}, style={"height": "340px"}),
+        ],
+    )
+
+
+def roles_panel() -> html.Section:
+    return html.Section(
+        className="panel span-all",
+        children=[
+            html.H2("Roles forming"),
+            html.P(
+                "The plotted job's units as the trainer saw them at several epochs (it keeps up to 64 units' "
+                "decoder filters at the start and at up to 30 epochs): rows are units, grouped by the role they "
+                "end with, so strokes (part-units) and whole-digit prototypes (categorical-units) can be watched "
+                "appearing. Below, every unit's angle against ||C_i|| at the slider's epoch.",
+                className="help",
+            ),
+            dcc.Store(id=ids.ROLES_SHOWN, data=None),
+            html.Div(id=ids.ROLES_FILTERS, className="roles-filters"),
+            html.Div(dcc.Slider(id=ids.ROLES_EPOCH, min=0, max=1, step=None, value=None, marks={}),
+                     className="roles-epoch"),
+            dcc.Graph(id=ids.ROLES_SCATTER, config={"displaylogo": False}, style={"height": "360px"}),
         ],
     )

@@ -106,6 +106,38 @@ def test_runs_table_overlay_grouping_smoothing_and_the_url(page: BrowserPage, li
     assert not page.errors, page.errors
 
 
+def test_the_plotted_job_survives_a_reload_and_its_roles_form_in_pictures(page: BrowserPage, live_server):
+    (member,) = finished_sweep(live_server["url"], {"seed": [3]}, "roles")
+    page.goto(f"/training?job={member['id']}")
+    page.page.wait_for_selector(f'.job-row.selected[data-job="{member["id"]}"]', timeout=20_000)
+    page.page.wait_for_function(
+        f"{PLOT.format('training-curves')} && {PLOT.format('training-curves')}.layout.uirevision === '{member['id']}'"
+        f" && {PLOT.format('training-curves')}.data.length >= 4", timeout=20_000,
+    )
+    page.page.reload()
+    page.page.wait_for_selector(f'.job-row.selected[data-job="{member["id"]}"]', timeout=20_000)
+    assert f"job={member['id']}" in page.page.url
+    # Decoder filters of its units over epochs, grouped by the role they end with
+    table = page.page.locator(".roles-table")
+    table.wait_for(timeout=20_000)
+    heads = table.locator("thead th").all_inner_texts()
+    assert heads == ["unit (ends as)", "epoch 0", "epoch 1", "epoch 2", "epoch 3"], heads
+    rows = table.locator("tbody tr")
+    assert rows.count() >= 1 and rows.first.locator("img").count() == 4
+    assert all(src.startswith("data:image/png") for src in rows.first.locator("img").evaluate_all(
+        "els => els.map(e => e.src)"))
+    # The angle vs ||C_i|| scatter follows the epoch slider: from the last epoch back to the start
+    title = f"{PLOT.format('roles-scatter')} && {PLOT.format('roles-scatter')}.layout.title.text"
+    page.page.wait_for_function(f"{title} === 'epoch 3'", timeout=20_000)
+    thumb = page.page.locator("#roles-epoch [role=slider]")
+    thumb.focus()
+    thumb.press("Home")
+    page.page.wait_for_function(f"{title} === 'epoch 0'", timeout=20_000)
+    points = page.page.evaluate(f"{PLOT.format('roles-scatter')}.data.reduce((n, t) => n + t.x.length, 0)")
+    assert points == BASE["hidden_units"]
+    assert not page.errors, page.errors
+
+
 def test_start_a_sweep_from_the_form(page: BrowserPage, live_server):
     url = live_server["url"]
     page.goto("/training")
