@@ -140,3 +140,22 @@ async def cancel_job(job_id: int, token: str | None = None) -> dict[str, Any]:
 async def resume_job(job_id: int, token: str | None = None) -> dict[str, Any]:
     """Continue an interrupted or cancelled job from its last checkpoint."""
     return await _request("POST", f"/jobs/{job_id}/resume", token=token)
+
+
+async def create_sweep(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    """Queue a sweep: {base: JobCreate, grid: {field: [values]}, name} (its members train as one population)."""
+    return await _request("POST", "/sweeps", token=token, json=body)
+
+
+async def cancel_sweep(sweep_id: int, token: str | None = None) -> dict[str, Any]:
+    return await _request("POST", f"/sweeps/{sweep_id}/cancel", token=token)
+
+
+async def job_snapshots(job_id: int) -> dict[str, Any]:
+    """The epochs at which the job's trainer kept a snapshot of its units, and the role thresholds."""
+    return await _request("GET", f"/jobs/{job_id}/snapshots")
+
+
+async def job_snapshot(job_id: int, epoch: int) -> dict[str, Any]:
+    """One epoch's snapshot: the kept units' decoder filters, every unit's angle, ||C_i|| and role."""
+    return await _request("GET", f"/jobs/{job_id}/snapshots/{epoch}")

@@ -302,6 +302,31 @@ def scatter_figure(units: Sequence[dict[str, Any]], thresholds: dict[str, float]
     return fig
 
 
+def snapshot_scatter_figure(snapshot: dict[str, Any], thresholds: dict[str, float]) -> go.Figure:
+    """A snapshot's angle vs ||C_i|| (GET /api/jobs/{id}/snapshots/{epoch}), coloured by the role each unit
+    has at that epoch, with the thresholds; the x axis is fixed, so epochs can be compared."""
+    units = [
+        {"index": i, "angle": a, "c_norm": c, "role": r}
+        for i, (a, c, r) in enumerate(zip(snapshot["angle"], snapshot["c_norm"], snapshot["roles"], strict=True))
+    ]
+    fig = go.Figure(layout=_base_layout(legend=dict(orientation="h", y=1.1, x=0)))
+    for role in list(ROLE_COLORS)[::-1]:
+        us = [u for u in units if u["role"] == role]
+        fig.add_trace(go.Scatter(
+            x=[u["angle"] for u in us], y=[u["c_norm"] for u in us], mode="markers", name=f"{role} ({len(us)})",
+            marker=dict(color=ROLE_COLORS[role], size=7, opacity=0.8, line=dict(width=0.5, color="#fff")),
+            customdata=[u["index"] for u in us],
+            hovertemplate="unit %{customdata}<br>angle %{x:.2f} rad<br>||C_i|| %{y:.2f}<extra></extra>",
+        ))
+    for v in (thresholds.get("part", 0.5), thresholds.get("categorical", 0.7)):
+        fig.add_vline(x=v, line=dict(color="#555", dash="dash", width=1))
+    fig.update_layout(uirevision="snapshot-scatter", title=dict(text=f"epoch {snapshot['epoch']}", x=0.99,
+                                                               xanchor="right", font=dict(size=12)))
+    fig.update_xaxes(title_text="encoder-decoder angle (rad)", range=[0, math.pi / 2])
+    fig.update_yaxes(title_text="||C_i||", rangemode="tozero")
+    return fig
+
+
 def histogram_figure(histogram: dict[str, Sequence[float]], fraction_active: float) -> go.Figure:
     """Histogram of a unit's final activity z_k(T) over the test set (active samples only)."""
     edges, counts = list(histogram.get("edges", [])), list(histogram.get("counts", []))
@@ -352,7 +377,8 @@ def log_ticks(low: float, high: float) -> list[float]:
 
 def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     """Loss terms (top, log scale) and error rates (bottom) per epoch; the phase switch marked.
-    `revision` becomes uirevision, so polling updates keep the user's zoom."""
+    `revision` (the job id) becomes uirevision, so updates keep the user's zoom; each trace's meta names the
+    job and the row key it plots, so static/jobs.js extends it with the event stream's new rows."""
     if not rows:
         return empty_figure("No epochs yet: pick a job (curves appear after its first epoch)")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
@@ -366,7 +392,8 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
                 continue
             fig.add_trace(
                 go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{split} {term}", legendgroup=term,
-                           line=dict(color=colors[term], dash=LOSS_DASH[split]), marker=dict(size=4)),
+                           line=dict(color=colors[term], dash=LOSS_DASH[split]), marker=dict(size=4),
+                           meta={"job": revision, "key": f"{split}_{term}"}),
                 row=1, col=1,
             )
     for key, color, name in (("train_error", "#999999", "train"), ("val_error", "#0072B2", "validation"),
@@ -374,7 +401,8 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
         ys = [r.get(key) for r in rows]
         if any(y is not None for y in ys):
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{name} error",
-                                     line=dict(color=color), marker=dict(size=4)), row=2, col=1)
+                                     line=dict(color=color), marker=dict(size=4),
+                                     meta={"job": revision, "key": key}), row=2, col=1)
     switch = next((r["epoch"] for r in rows if r.get("phase") == "supervised"), None)
     if switch is not None and any(r.get("phase") == "unsupervised" for r in rows):
         x = switch - 0.5
@@ -383,8 +411,9 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
         fig.add_annotation(x=x, y=0.985, yref="paper", yanchor="top", text=" discriminative training starts",
                            showarrow=False, xanchor="left", font=dict(size=11, color="#D55E00"),
                            bgcolor="rgba(255,255,255,0.8)")
+    # meta.phase: the last row's phase; static/jobs.js redraws rather than extends when a row changes it
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
-                                     legend=dict(orientation="h", y=-0.15)))
+                                     legend=dict(orientation="h", y=-0.15), meta={"phase": rows[-1].get("phase")}))
     losses = [y for tr in fig.data if tr.yaxis in ("y", None) for y in tr.y if isinstance(y, int | float) and y > 0]
     ticks = log_ticks(min(losses), max(losses)) if losses else []
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks], title_text="loss (log scale)",
@@ -438,12 +467,162 @@ def role_metrics_figure(rows: Sequence[dict[str, Any]], revision: Any = None) ->
             dash = "dot" if k in ("angle_q25", "angle_q75") else "solid"
             fig.add_trace(
                 go.Scatter(x=epochs, y=[r.get(k) for r in rows], mode="lines+markers", name=ROLE_METRIC_NAMES[k],
-                           line=dict(color=ROLE_METRIC_COLORS.get(k, "#555"), dash=dash), marker=dict(size=4)),
+                           line=dict(color=ROLE_METRIC_COLORS.get(k, "#555"), dash=dash), marker=dict(size=4),
+                           meta={"job": revision, "key": k}),
                 row=i, col=1,
             )
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
                                      legend=dict(orientation="h", y=-0.15)))
     fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
+    return fig
+
+
+# ------------------------------------------------------------------------------ comparing runs
+# Runs are told apart by the same colour-blind-safe palette as the classes (CLASS_COLORS, the one place
+# for it), in order of selection; an ninth run reuses the first colour with another dash.
+RUN_COLORS = CLASS_COLORS
+RUN_DASHES = ("solid", "dash", "dot")
+COMPARE_METRICS = {
+    "val_error": "validation error (%)",
+    "test_error": "test error (%)",
+    "train_error": "training error (%)",
+    "train_reconstruction": "training reconstruction loss",
+    "train_sparsity": "training sparsity loss",
+    "train_classification": "training classification loss",
+    "val_reconstruction": "validation reconstruction loss",
+    "val_classification": "validation classification loss",
+    "units_part": "part-units (< 0.5 rad)",
+    "units_categorical": "categorical-units (> 0.7 rad)",
+    "angle_median": "encoder-decoder angle, median (rad)",
+    "spearman_angle_c_norm": "Spearman(angle, ||C_i||)",
+}
+# What a comparison may group runs by: their config's training options, in words.
+GROUP_FIELDS = {
+    "lr": "learning rate", "seed": "seed", "hidden": "hidden units", "T": "iterations", "epochs": "epochs",
+    "unsup_epochs": "unsupervised epochs", "batch_size": "batch size", "preset": "preset",
+}
+
+
+def run_color(i: int) -> str:
+    return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def run_dash(i: int) -> str:
+    return RUN_DASHES[(i // len(RUN_COLORS)) % len(RUN_DASHES)]
+
+
+def smooth(ys: Sequence[float | None], weight: float) -> list[float | None]:
+    """An exponential moving average (TensorBoard's smoothing, debiased so the start is not pulled to
+    zero); gaps stay gaps. weight 0 returns the series unchanged."""
+    out: list[float | None] = []
+    avg, norm = 0.0, 0.0
+    for y in ys:
+        if y is None:
+            out.append(None)
+            continue
+        avg = weight * avg + (1 - weight) * y
+        norm = weight * norm + (1 - weight)
+        out.append(avg / norm if norm else y)
+    return out
+
+
+def _value_label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def compare_figure(
+    runs: Sequence[dict[str, Any]], metric: str, group_by: str | None = None, smoothing: float = 0.0
+) -> go.Figure:
+    """One metric of several runs over epochs. `runs` are {id, name, config, rows}. Ungrouped: a line per
+    run, coloured by run. Grouped by a config field: a line per value, the mean of its runs, with their
+    min-max band. With smoothing the raw series stay visible, faint, under the smoothed ones. uirevision
+    is fixed, so zoom survives new epochs and new selections."""
+    label = COMPARE_METRICS.get(metric, metric)
+    if not runs:
+        return empty_figure("Tick runs in the table above to compare their curves")
+    if not any(r.get(metric) is not None for run in runs for r in run["rows"]):
+        return empty_figure(f"No {label} in the selected runs' epochs yet")
+    fig = go.Figure()
+    faint = 0.3 if smoothing > 0 else 1.0
+
+    def line(i: int, xs: list[Any], ys: list[Any], name: str, *, raw: bool, group: str, show: bool,
+             job: Any = None) -> go.Scatter:
+        return go.Scatter(
+            x=xs, y=ys if raw or smoothing <= 0 else smooth(ys, smoothing), mode="lines", name=name,
+            legendgroup=group, showlegend=show, opacity=faint if raw and smoothing > 0 else 1.0,
+            line=dict(color=run_color(i), dash=run_dash(i), width=1 if raw and smoothing > 0 else 2),
+            meta={"job": job, "raw": raw}, hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+        )
+
+    if not group_by:
+        for i, run in enumerate(runs):
+            xs, ys = [r["epoch"] for r in run["rows"]], [r.get(metric) for r in run["rows"]]
+            name, group = f"#{run['id']} {run.get('name') or ''}".strip(), str(run["id"])
+            if smoothing > 0:
+                fig.add_trace(line(i, xs, ys, f"{name} (raw)", raw=True, group=group, show=False, job=run["id"]))
+            fig.add_trace(line(i, xs, ys, name, raw=False, group=group, show=True, job=run["id"]))
+    else:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            groups.setdefault(_value_label((run.get("config") or {}).get(group_by)), []).append(run)
+        for i, (value, members) in enumerate(sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))):
+            by_epoch: dict[Any, list[float]] = {}
+            for run in members:
+                for r in run["rows"]:
+                    if r.get(metric) is not None:
+                        by_epoch.setdefault(r["epoch"], []).append(r[metric])
+            xs = sorted(by_epoch)
+            mean = [sum(by_epoch[x]) / len(by_epoch[x]) for x in xs]
+            name = f"{GROUP_FIELDS.get(group_by, group_by)} {value} ({len(members)} run{'s' * (len(members) > 1)})"
+            color = run_color(i)
+            fig.add_trace(go.Scatter(x=xs, y=[max(by_epoch[x]) for x in xs], mode="lines", line=dict(width=0),
+                                     showlegend=False, legendgroup=value, hoverinfo="skip", meta={"band": "max"}))
+            fig.add_trace(go.Scatter(x=xs, y=[min(by_epoch[x]) for x in xs], mode="lines", line=dict(width=0),
+                                     fill="tonexty", fillcolor=_rgba(color, 0.18), showlegend=False,
+                                     legendgroup=value, hoverinfo="skip", meta={"band": "min"}))
+            if smoothing > 0:
+                fig.add_trace(line(i, xs, mean, f"{name} (raw mean)", raw=True, group=value, show=False))
+            fig.add_trace(line(i, xs, mean, name, raw=False, group=value, show=True))
+    log = metric.endswith(("reconstruction", "sparsity", "classification"))
+    fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=10, b=40), uirevision="compare",
+                                     legend=dict(orientation="h", y=-0.2), hovermode="closest"))
+    fig.update_yaxes(title_text=label, type="log" if log else "linear")
+    fig.update_xaxes(title_text="epoch")
+    return fig
+
+
+def _sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def parallel_figure(jobs: Sequence[dict[str, Any]]) -> go.Figure:
+    """Parallel coordinates of runs: each config field that differs between them, then the best validation
+    error and the part-unit count; lines coloured by the best validation error (darker: lower)."""
+    runs = [j for j in jobs if j.get("best_val_error") is not None]
+    if len(runs) < 2:
+        return empty_figure("Parallel coordinates need two runs with a validation error (supervised epochs)")
+    dims = []
+    for key, name in GROUP_FIELDS.items():
+        values = [(j.get("config") or {}).get(key) for j in runs]
+        if key == "preset" or len({v for v in values}) < 2 or not all(isinstance(v, int | float) for v in values):
+            continue
+        dims.append(dict(label=name, values=values))
+    errors = [j["best_val_error"] for j in runs]
+    dims.append(dict(label="best validation error (%)", values=errors))
+    dims.append(dict(label="part-units", values=[j.get("units_part") or 0 for j in runs]))
+    fig = go.Figure(go.Parcoords(
+        line=dict(color=errors, colorscale="Viridis", showscale=True, colorbar=dict(title="val error %")),
+        dimensions=dims, labelangle=0, meta={"jobs": [j["id"] for j in runs]},
+    ))
+    fig.update_layout(**_base_layout(margin=dict(l=70, r=40, t=50, b=20)))
     return fig
 
 

@@ -120,7 +120,7 @@ JOBS_TABLE = "jobs-table"
 JOBS_INTERVAL = "jobs-interval"
 JOBS_STORE = "jobs-store"
 JOBS_REFRESH = "jobs-refresh"
-JOB_LIVE = "job-live"  # {job_id, rows}: epoch rows from the event stream (static/jobs.js)
+CURVES_REFRESH = "curves-refresh"  # {job_id, at}: static/jobs.js asks for the curves to be drawn from the API
 JOBS_FOLLOW = "jobs-follow"  # the clientside callback that opens and closes the event streams
 JOB_CANCEL = "job-cancel"  # pattern-matching type, index = job id
 JOB_RESUME = "job-resume"  # pattern-matching type, index = job id
@@ -134,6 +134,19 @@ TRAINING_CURVES = "training-curves"
 ROLE_CURVES = "role-curves"
 JOB_PENDING = "job-pending"
 JOB_OPTIONS = "job-options"  # the API's JobOptions: presets, datasets, ranges
+SWEEP_COUNT = "sweep-count"  # how many runs the form starts (one job, or a sweep's members)
+RUNS_TABLE = "runs-table"  # the sortable, filterable table of runs; ticked rows are compared
+SELECTED_RUNS = "selected-runs"  # [job id, ...] ticked in the runs table (the URL's runs=)
+COMPARE_METRIC = "compare-metric"
+COMPARE_GROUP = "compare-group"  # a config field, or "" for none (the URL's group=)
+COMPARE_SMOOTH = "compare-smooth"  # 0..0.95 (the URL's smooth=)
+COMPARE_CURVES = "compare-curves"
+PARALLEL_COORDS = "parallel-coords"
+ROLES_EPOCH = "roles-epoch"  # the slider over a job's snapshot epochs
+ROLES_FILTERS = "roles-filters"  # decoder filters of the kept units at several epochs
+ROLES_SCATTER = "roles-scatter"  # angle vs ||C_i|| at the slider's epoch
+ROLES_SHOWN = "roles-shown"  # {job, epochs}: what the filter grid shows
+TRAINING_URL = "training-url"  # the clientside callback that writes the page's state into the URL
 
 # Evaluation page.
 CONFUSION = "confusion-graph"

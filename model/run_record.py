@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from model import checkpoint, data, progress
+from model import checkpoint, data, progress, snapshots
 from model.analysis import role_metrics
 from model.drsae import DrSAE
 from model.members import Member, Run, TrainState
@@ -67,6 +67,8 @@ def prepare_out_dir(out_dir: Path, resume: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume and (out_dir / checkpoint.METRICS).exists():
         (out_dir / checkpoint.METRICS).unlink()
+    if not resume:
+        snapshots.clear(out_dir)
 
 
 def save_resume_state(m: Member, run: Run, opt: PopulationOptimizer, index: int) -> None:

@@ -63,13 +63,15 @@ def optimizer_kinds(cfg: TrainConfig) -> dict[str, str]:
     return {n: "adam" if n in CLASSIFIER and cfg.classifier_optimizer == "adam" else cfg.optimizer for n in PARAMS}
 
 
-def epoch_orders(members: Sequence[Member], run: Run, epoch: int) -> torch.Tensor:
-    """Each member's share of its epoch's shuffle, (P, steps x batch): the same on every rank and after a
-    resume."""
+def epoch_orders(members: Sequence[Member], run: Run) -> torch.Tensor:
+    """Each member's share of its own epoch's shuffle, (P, steps x batch): the same on every rank and after a
+    resume. Members may be at different epochs (one resumed beside a fresh one): every epoch has the same
+    number of steps, so their epochs still end together."""
     n = run.steps_per_epoch * run.batch_size
     rows = []
     for m in members:
-        perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(epoch_seed(m.cfg.seed, epoch)))
+        seed = epoch_seed(m.cfg.seed, m.state.epoch)
+        perm = torch.randperm(len(run.train), generator=torch.Generator().manual_seed(seed))
         rows.append(perm[run.rank :: run.world_size][:n])
     return torch.stack(rows).to(run.device)
 

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from model import checkpoint, core, data, preflight, progress
+from model import checkpoint, core, data, preflight, progress, snapshots
 from model import device as devices
 from model.drsae import DrSAE
 from model.members import Member, Run, TrainState
@@ -224,6 +224,8 @@ def end_epoch(
     if run.rank != 0:
         return None
     val_m, test_m = evaluate_and_checkpoint(m, run)
+    if m.state.epoch in snapshots.snapshot_epochs(m.total_epochs):  # the roles forming (model/snapshots.py)
+        snapshots.save_snapshot(m.out_dir, m.state.epoch, m.model)
     row = epoch_row(m, run, phase, lr, train_m, val_m, test_m, epoch_seconds)
     if on_row:
         on_row(row)
@@ -252,16 +254,23 @@ def train_population(
     *,
     rank: int = 0,
     world_size: int = 1,
-    resume: bool = False,
+    resume: bool | Sequence[bool] = False,
     on_progress: Callable[[int, dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    drop_requested: Callable[[], Collection[int]] | None = None,
+    on_member_end: Callable[[int, dict[str, Any]], None] | None = None,
     progress_bar: bool = True,
 ) -> list[dict[str, Any]]:
     """Train every config into its folder, all in one population; returns each member's summary.
 
+    `resume` (one flag, or one per member) continues members from their state.pt, each from its own epoch.
     `on_progress(i, row)` gets member i's epoch rows (its owner stores them then, not metrics.jsonl);
-    `should_stop()` is polled between steps (a job's cancel flag). With world_size > 1 the population must be
-    one run, trained data-parallel; only rank 0 writes files and calls back.
+    `should_stop()` is polled between steps (a job's cancel flag). `drop_requested()`, also polled between
+    steps, names members (indices into `cfgs`) to stop now as 'cancelled' while the others go on (a cancelled
+    member of a sweep); like any stop, a dropped member's state.pt keeps its last completed epoch.
+    `on_member_end(i, summary)` hears at once of a member that finished, diverged or was dropped while the
+    population goes on. With world_size > 1 the population must be one run, trained data-parallel; only rank 0
+    writes files and calls back.
     """
     check_population(cfgs)
     if world_size > 1 and len(cfgs) != 1:
@@ -274,21 +283,29 @@ def train_population(
         raise ValueError(problem)
     train_split, val, test = load_splits(cfg0, device)
     run = Run(rank, world_size, device, train_split, val, test, cfg0.batch_size)
-    locks = [checkpoint.lock_run(Path(out)) for out in out_dirs] if rank == 0 else []
+    locks = {i: checkpoint.lock_run(Path(out)) for i, out in enumerate(out_dirs)} if rank == 0 else {}
+
+    def release(i: int) -> None:
+        """A member that ended frees its folder at once: it can be resumed while the others go on."""
+        lock = locks.pop(i, None)
+        if lock is not None:
+            lock.close()
+
     members = [
         Member(cfg, Path(out), TrainState(), init_model(cfg, train_split, device))
         for cfg, out in zip(cfgs, out_dirs, strict=True)
     ]
-    saved_opt = [restore(m) for m in members] if resume else []
-    if len({m.state.epoch for m in members}) != 1:
-        raise ValueError("the members of a population resume from one epoch; resume them one at a time")
-    for m in members:
+    resumes = [resume] * len(members) if isinstance(resume, bool) else list(resume)
+    if len(resumes) != len(members):
+        raise ValueError(f"{len(resumes)} resume flags for {len(members)} members")
+    saved_opt = {i: restore(m) for i, m in enumerate(members) if resumes[i]}
+    for m, again in zip(members, resumes, strict=True):
         m.state.extra.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if rank == 0:
-            prepare_out_dir(m.out_dir, resume)
+            prepare_out_dir(m.out_dir, again)
 
     engine = build_engine([m.model for m in members], cfgs, train_split, device, world_size)
-    for i, saved in enumerate(saved_opt):
+    for i, saved in saved_opt.items():
         engine.opt.load_member_state(i, saved)
     pop, opt, step, scales = engine.pop, engine.opt, engine.step, engine.scales
 
@@ -305,11 +322,13 @@ def train_population(
     ) else None
     with StopRequests(should_stop) as stop_requested:
         try:
-            if not resume:  # resuming always restarts from an epoch boundary, so an early stop needs one too
-                for i, m in enumerate(alive):
+            for i, m in enumerate(alive):  # resuming restarts from an epoch boundary, so an early stop needs one
+                if not resumes[i]:
                     save_resume_state(m, run, opt, i)
+                    if rank == 0:
+                        snapshots.save_snapshot(m.out_dir, 0, m.model)
             while alive:
-                orders = epoch_orders(alive, run, alive[0].state.epoch)
+                orders = epoch_orders(alive, run)
                 base, rates, project = epoch_plan(alive, run, scales)
                 weights = loss_weights(alive, run)
                 supervised = torch.tensor([m.supervised for m in alive], device=device)
@@ -321,8 +340,31 @@ def train_population(
                     step(orders[:, i * B : (i + 1) * B], rates[i], weights, supervised, project[i], classifier)
                     if stop_requested():
                         raise StopTraining
+                    gone = set(drop_requested()) if drop_requested else set()
+                    out = [j for j, m in enumerate(alive) if members.index(m) in gone]
+                    if out:
+                        for j in out:
+                            alive[j].summary = record_stop(alive[j], run, "cancelled")
+                            release(members.index(alive[j]))
+                            if on_member_end:
+                                on_member_end(members.index(alive[j]), alive[j].summary)
+                        keep = [j for j in range(len(alive)) if j not in out]
+                        alive = [alive[j] for j in keep]
+                        if not alive:
+                            break
+                        index = torch.tensor(keep, device=device)
+                        stats = step.stats[index].clone()  # the survivors' sums so far this epoch
+                        pop.keep(index)
+                        opt.keep(index, pop.params())
+                        scales = scales[keep]
+                        step = Step(pop, opt, train_split, cfg0.batch_size, step.precision, step.graphed, step.net)
+                        step.stats.copy_(stats)
+                        orders, base, rates, project = orders[index], base[:, keep], rates[:, index], project[:, index]
+                        weights, supervised = weights[:, index], supervised[index]
                     if bar and (i % BAR_EVERY_STEPS == 0 or i == run.steps_per_epoch - 1):
                         bar.update(i + 1, step.stats)
+                if not alive:  # every member was dropped
+                    break
                 epoch_seconds = time.time() - t0
                 train_ms = train_metrics(step.take_stats(), run)
                 if bar:
@@ -336,6 +378,10 @@ def train_population(
                 for m, end, reason in zip(alive, ends, reasons, strict=True):
                     if end and m.summary is None:
                         m.summary = final_summary(m, run, reason or "completed")
+                    if end:
+                        release(members.index(m))
+                    if end and on_member_end and rank == 0:
+                        on_member_end(members.index(m), m.summary or {})
                 if any(ends):  # the others go on as a smaller population
                     keep = [j for j, end in enumerate(ends) if not end]
                     alive = [alive[j] for j in keep]
@@ -355,8 +401,8 @@ def train_population(
         finally:
             if bar:
                 bar.stop()
-            for f in locks:
-                f.close()
+            for i in list(locks):
+                release(i)
     return [m.summary or {"status": "interrupted", "out": str(m.out_dir)} for m in members]
 
 

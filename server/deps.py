@@ -16,7 +16,7 @@ from server.config import Settings
 from server.jobs import JobManager
 from server.registry import Datasets, LoadedModel, ModelError, Registry
 from server.schemas import Message, WholeNumber
-from server.store import JobRow, Store
+from server.store import JobRow, Store, SweepRow
 
 
 @dataclass
@@ -88,6 +88,16 @@ def get_job(job_id: Annotated[int, Path(ge=1, le=2**62), WholeNumber], store: St
 
 
 JobDep = Annotated[JobRow, Depends(get_job)]
+
+
+def get_sweep(sweep_id: Annotated[int, Path(ge=1, le=2**62), WholeNumber], store: StoreDep) -> SweepRow:
+    sweep = store.get_sweep(sweep_id=sweep_id)
+    if sweep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Sweep not found: {sweep_id}")
+    return sweep
+
+
+SweepDep = Annotated[SweepRow, Depends(get_sweep)]
 
 _bearer = HTTPBearer(auto_error=False, description="needed when DRSAE_TOKEN is set")
 

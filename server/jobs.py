@@ -21,13 +21,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from model import checkpoint
 from model.presets import TrainConfig
+from model.train import population_key
 from server.config import REPO, Settings
 from server.lifecycle import JobStateError, Status, check_cancel, check_resume
 from server.lifecycle import resumable as _resumable
-from server.store import JobRow, StorageError, Store
+from server.store import JobRow, StorageError, Store, SweepRow
 
 log = logging.getLogger("drsae.jobs")
 LOG_NAME = "worker.log"
@@ -97,13 +99,50 @@ class JobManager:
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------------- actions
-    def _check_queue(self) -> None:
+    def _check_queue(self, adding: int = 1) -> None:
+        """A sweep's members count as jobs: `adding` of them must fit in the queue."""
         queued = self.store.count_jobs(status=Status.QUEUED)
-        if queued >= self.settings.max_queued:
+        if queued + adding > self.settings.max_queued:
+            what = "jobs are already waiting" if adding == 1 else f"jobs are waiting and this adds {adding}"
             raise QueueFullError(
-                f"{queued} jobs are already waiting (the limit is {self.settings.max_queued}): "
+                f"{queued} {what} (the limit is {self.settings.max_queued}): "
                 "wait for one to start or cancel one, then try again"
             )
+
+    def create_sweep(
+        self, name: str, base: dict[str, Any], grid: dict[str, list[Any]],
+        members: list[tuple[TrainConfig, dict[str, Any]]],
+    ) -> SweepRow:
+        """Queue every member (a config and its grid values) as a job of one new sweep."""
+        self._check_queue(len(members))
+        rows = []
+        for cfg, values in members:
+            label = "-".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            rows.append((f"{name}/{label}", cfg.to_dict(), values, cfg.unsup_epochs + cfg.epochs))
+        sweep_id = self.store.create_sweep(name=name, base=base, grid=grid, members=rows)
+        sweep = self.store.get_sweep(sweep_id=sweep_id)
+        assert sweep is not None
+        return sweep
+
+    def cancel_sweep(self, sweep: SweepRow) -> None:
+        """Cancel every member that is still queued, running or interrupted."""
+        waiting = (Status.QUEUED, Status.RUNNING, Status.INTERRUPTED)
+        members = self.store.list_jobs(sweep_id=sweep.id, statuses=waiting)
+        if not members:
+            raise JobStateError(f"Sweep {sweep.id} has no queued, running or interrupted member to cancel")
+        for job in members:
+            with contextlib.suppress(JobStateError):
+                self.cancel(job)
+
+    def resume_sweep(self, sweep: SweepRow) -> list[JobRow]:
+        """Queue again every resumable member; they train as populations again (server.worker)."""
+        members = [j for j in self.store.list_jobs(sweep_id=sweep.id) if resumable(self.settings, j)]
+        if not members:
+            raise JobStateError(f"Sweep {sweep.id} has no interrupted, cancelled or failed member to resume")
+        self._check_queue(len(members))
+        # in one transaction, so that the scheduler never starts part of them as a population of their own
+        self.store.requeue_many({j.id: has_state(self.settings, j.id) for j in members})
+        return [self._reload(j.id) for j in members]
 
     def create(self, cfg: TrainConfig, name: str | None) -> JobRow:
         self._check_queue()
@@ -120,6 +159,8 @@ class JobManager:
         # running (perhaps claimed by the scheduler since we read it): the worker sees the flag within a step,
         # and SIGTERM covers a busy or stuck one
         self.store.request_cancel(job_id=job.id)
+        if self._siblings_go_on(job):  # the worker drops this member alone (train_population's drop_requested)
+            return self._reload(job.id)
         self._signal(job, signal.SIGTERM)
         self.kill_at[job.id] = time.monotonic() + self.settings.cancel_grace_s
         return self._reload(job.id)
@@ -131,6 +172,16 @@ class JobManager:
         if not self.store.requeue(job_id=job.id, resume=saved):
             raise JobStateError(f"Job {job.id} changed state meanwhile; reload it")
         return self._reload(job.id)
+
+    def _siblings_go_on(self, job: JobRow) -> bool:
+        """Does the job's worker train other members that are not being cancelled? (a sweep's population)"""
+        if job.sweep_id is None:
+            return False
+        pid = self._reload(job.id).pid
+        return pid is not None and any(
+            j.pid == pid and j.id != job.id and not j.cancel
+            for j in self.store.list_jobs(sweep_id=job.sweep_id, statuses=(Status.RUNNING,))
+        )
 
     def _reload(self, job_id: int) -> JobRow:
         job = self.store.get_job(job_id=job_id)
@@ -173,6 +224,7 @@ class JobManager:
         for job_id, proc in list(self.procs.items()):
             rc = proc.poll()
             if rc is None:
+                self._forget_ended_member(job_id, proc)
                 continue
             del self.procs[job_id]
             self.kill_at.pop(job_id, None)
@@ -191,7 +243,8 @@ class JobManager:
                     self.store.finish(job_id=job_id, status=Status.CANCELLED)
             self.kill_at.pop(job_id, None)
         stale = self.settings.stale_after_s
-        for job in self.store.list_jobs(statuses=(Status.RUNNING,)):
+        running = self.store.list_jobs(statuses=(Status.RUNNING,))
+        for job in running:
             if job.id in self.procs:
                 if job.id not in self.kill_at and not beating(job, stale):
                     self._hung(job)
@@ -199,12 +252,35 @@ class JobManager:
                 self.store.finish(
                     job_id=job.id, status=Status.INTERRUPTED, error="the worker process disappeared"
                 )
-        free = self.settings.max_jobs - self.running_count()
+        # DRSAE_MAX_JOBS counts processes: a sweep's population is one
+        processes = len({j.pid or -j.id for j in self.store.list_jobs(statuses=(Status.RUNNING,))})
+        free = self.settings.max_jobs - processes
         if free > 0:
             # a resumed job whose previous worker is still exiting waits for the next pass
-            queued = [j for j in reversed(self.store.list_jobs(statuses=(Status.QUEUED,))) if j.id not in self.procs]
-            for job in queued[:free]:
-                self.start(job)
+            queued = list(reversed(self.store.list_jobs(statuses=(Status.QUEUED,))))
+            seen: set[int] = set()
+            for job in queued:
+                if free <= 0:
+                    break
+                if job.id in seen:
+                    continue
+                group = population_of(job, queued)
+                seen.update(j.id for j in group)
+                if any(j.id in self.procs for j in group):  # a member's previous worker is still exiting:
+                    continue  # the whole population starts on a later pass, together
+                self.start_group(group)
+                free -= 1
+
+    def _forget_ended_member(self, job_id: int, proc: subprocess.Popen[bytes]) -> None:
+        """A sweep member that ended while its population goes on (finished, failed, dropped when cancelled)
+        no longer belongs to that process: it may be resumed in another one (the trainer freed its folder
+        before its status was written)."""
+        if sum(p is proc for p in self.procs.values()) < 2:
+            return
+        job = self.store.get_job(job_id=job_id)
+        if job is not None and job.status != Status.RUNNING:
+            del self.procs[job_id]
+            self.kill_at.pop(job_id, None)
 
     def _died(self, job: JobRow, rc: int) -> None:
         """A worker we started exited without a final status (killed outright, the OOM killer, a crash).
@@ -233,8 +309,14 @@ class JobManager:
         self.store.finish(job_id=job.id, status=Status.INTERRUPTED, error=error)
 
     def start(self, job: JobRow) -> None:
-        if not self.store.claim(job_id=job.id):  # cancelled since it was listed
+        self.start_group([job])
+
+    def start_group(self, group: list[JobRow]) -> None:
+        """One worker process for the jobs of `group` (one job, or a sweep's members of one shape)."""
+        group = [j for j in group if self.store.claim(job_id=j.id)]  # not those cancelled since they were listed
+        if not group:
             return
+        job = group[0]
         out = run_dir(self.settings, job.id)
         env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
@@ -242,12 +324,13 @@ class JobManager:
             env["DRSAE_DATA_DIR"] = os.path.abspath(env["DRSAE_DATA_DIR"])
         # Everything the worker needs from the settings, as absolute paths (its working directory is the repository)
         cmd = [
-            *(sys.executable, "-m", "server.worker", "--job-id", str(job.id)),
-            *("--db", str(self.settings.db_path.absolute()), "--out", str(out.absolute())),
-            *("--heartbeat-s", str(self.settings.heartbeat_s)),
+            *(sys.executable, "-m", "server.worker"),
+            *(a for j in group for a in ("--job-id", str(j.id), "--out", str(run_dir(self.settings, j.id).absolute()))),
+            *("--db", str(self.settings.db_path.absolute()), "--heartbeat-s", str(self.settings.heartbeat_s)),
         ]
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            for j in group:
+                run_dir(self.settings, j.id).mkdir(parents=True, exist_ok=True)
             with open(out / LOG_NAME, "ab") as logf:
                 proc = subprocess.Popen(
                     cmd,
@@ -259,11 +342,13 @@ class JobManager:
                     start_new_session=True,
                 )
         except OSError as e:  # a full or read-only disk: say so on the job instead of retrying forever
-            self.store.finish(job_id=job.id, status=Status.FAILED, error=f"cannot start the worker in {out}: {e}")
+            for j in group:
+                self.store.finish(job_id=j.id, status=Status.FAILED, error=f"cannot start the worker in {out}: {e}")
             return
-        self.procs[job.id] = proc
-        self.store.mark_started(job_id=job.id, pid=proc.pid)
-        log.info("job %d started as pid %d", job.id, proc.pid)
+        for j in group:
+            self.procs[j.id] = proc
+            self.store.mark_started(job_id=j.id, pid=proc.pid)
+        log.info("job(s) %s started as pid %d", ", ".join(str(j.id) for j in group), proc.pid)
 
     # ------------------------------------------------------------------------------ lifecycle
     async def run_forever(self) -> None:
@@ -308,6 +393,18 @@ class JobManager:
                 job_id=job_id, status=Status.INTERRUPTED, error="the server stopped while it ran"
             )
         self.procs.clear()
+
+
+def population_of(job: JobRow, queued: list[JobRow]) -> list[JobRow]:
+    """The queued jobs that train in one process with `job`: itself, and for a sweep's member the sweep's
+    other queued members of the same shape (model/train.py POPULATION_KEYS), at most MAX_SWEEP_MEMBERS."""
+    if job.sweep_id is None:
+        return [job]
+    key = population_key(TrainConfig.from_dict(job.config))
+    return [
+        j for j in queued
+        if j.sweep_id == job.sweep_id and population_key(TrainConfig.from_dict(j.config)) == key
+    ]
 
 
 def _killpg(pid: int, sig: signal.Signals) -> None:

@@ -78,6 +78,20 @@ def check_resume(job_id: int, status: str, has_state: bool) -> None:
         )
 
 
+def sweep_status(statuses: list[str]) -> Status:
+    """A sweep's status from its members': active while one is (running before queued), else their common
+    one, else finished if any member finished, then interrupted, then cancelled."""
+    for s in (Status.RUNNING, Status.QUEUED):
+        if s in statuses:
+            return s
+    if len(set(statuses)) == 1:
+        return Status(statuses[0])
+    for s in (Status.FINISHED, Status.INTERRUPTED):
+        if s in statuses:
+            return s
+    return Status.CANCELLED
+
+
 def outcome(summary: dict[str, Any], cancel_requested: bool) -> tuple[Status, str | None]:
     """The job's final state from the trainer's summary (model/train.py): finished, diverged, or stopped."""
     if summary["status"] == "finished":

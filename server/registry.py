@@ -27,6 +27,7 @@ from model import card as card_module
 from model import device as devices
 from model.drsae import DrSAE, DrSAEConfig
 from server.config import Settings
+from server.lifecycle import Status
 from server.store import StorageError, Store
 
 log = logging.getLogger("drsae.registry")
@@ -207,7 +208,7 @@ class Registry:
                 if e:
                     found[e.id] = e
         try:
-            finished = self.store.list_jobs(statuses=("finished",))
+            finished = self.store.list_jobs(statuses=(Status.FINISHED,))
         except StorageError as err:  # the shipped models stay available; health reports the problem
             log.warning("job models not listed: %s", err)
             finished = []

@@ -505,6 +505,8 @@ class JobOptions(BaseModel):
     name_pattern: str
     name_max_length: int
     statuses: list[StatusChoice] = Field(description="every job status, so clients name none themselves")
+    max_sweep_members: int = Field(description="the most members one sweep may have (POST /api/sweeps)")
+    sweep_fields: list[str] = Field(description="the JobCreate fields a sweep's grid may vary")
 
 
 class JobPublic(BaseModel):
@@ -524,6 +526,15 @@ class JobPublic(BaseModel):
     created: str
     started: str | None
     finished: str | None
+    sweep_id: int | None = Field(None, description="the sweep the job is a member of")
+    settings: dict[str, Any] | None = Field(None, description="a sweep member's values of the sweep's grid")
+    best_val_error: float | None = Field(None, description="% : the best validation error of the supervised phase")
+    test_error_at_best: float | None = Field(None, description="% : the test error at that epoch (the kept model)")
+    last_val_error: float | None = None
+    units_part: int | None = Field(None, description="from the model card when finished, else the latest epoch")
+    units_categorical: int | None = None
+    verdicts: dict[str, str] | None = Field(None, description="the six structure signs' verdicts (the model card)")
+    seconds: float | None = Field(None, description="training time so far")
 
 
 class JobsPublic(BaseModel):
@@ -536,3 +547,53 @@ class JobsPublic(BaseModel):
 class MetricsPublic(BaseModel):
     data: list[dict[str, Any]]
     count: int
+
+
+# ------------------------------------------------------------------------------------ sweeps
+MAX_SWEEP_MEMBERS = 16  # one population in one process: more members cost memory and a longer wait for all
+# The fields a grid may vary. The shape of the model and of its minibatch (model/train.py POPULATION_KEYS)
+# is one per population, so hidden_units, iterations and batch_size are set in the base, not swept.
+SWEEP_FIELDS = ("learning_rate", "seed", "epochs", "unsupervised_epochs", "time_limit")
+SHAPE_FIELDS = ("hidden_units", "iterations", "batch_size")
+
+
+class SweepCreate(Strict):
+    """Every combination of the grid's values (their cross product) on top of `base`, as one population."""
+
+    base: JobCreate = Field(description="a JobCreate without a name: what every member starts from")
+    grid: dict[str, list[float]] = Field(
+        description="JobCreate field -> the values to try, e.g. {'learning_rate': [0.01, 0.02], 'seed': [0, 1, 2]}"
+    )
+    name: str | None = Field(None, min_length=1, max_length=JOB_NAME_MAX, pattern=JOB_NAME_PATTERN)
+
+
+class SweepPublic(BaseModel):
+    id: int
+    name: str
+    status: JobStatus = Field(description="running or queued while a member is; else the members' common "
+                              "status, or 'finished' when some finished and the rest failed")
+    base: dict[str, Any]
+    grid: dict[str, list[float]]
+    created: str
+    counts: dict[str, int] = Field(description="members per status")
+    members: list[JobPublic] = Field(description="in the grid's order")
+
+
+class SweepsPublic(BaseModel):
+    data: list[SweepPublic]
+    count: int
+
+
+# -------------------------------------------------------------------------------- snapshots
+class SnapshotsPublic(BaseModel):
+    epochs: list[int] = Field(description="epochs with a snapshot; 0 is the initialisation")
+    thresholds: dict[str, float] = Field(description="the part / categorical angle thresholds (rad)")
+
+
+class Snapshot(BaseModel):
+    epoch: int
+    units: list[int] = Field(description="the units whose decoder filters are kept (at most 64, the same each epoch)")
+    decoder_png: list[str] = Field(description="each kept unit's decoder filter, a 28x28 PNG data URL")
+    angle: list[float] = Field(description="every unit's encoder-decoder angle (rad) at this epoch")
+    c_norm: list[float] = Field(description="every unit's ||C_i|| at this epoch")
+    roles: list[Role] = Field(description="every unit's role at this epoch, from its angle")

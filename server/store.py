@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    base TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metrics (
     job_id INTEGER NOT NULL REFERENCES jobs(id),
     epoch INTEGER NOT NULL,
@@ -47,6 +54,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (job_id, epoch)
 );
 """
+# Columns added after the first release: a database made before them gets them at open (ALTER TABLE).
+_ADDED_COLUMNS = {"jobs": {"sweep_id": "INTEGER REFERENCES sweeps(id)", "settings": "TEXT"}}
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,30 @@ class JobRow:
     created: float
     started: float | None
     finished: float | None
+    sweep_id: int | None = None  # the sweep the job is a member of
+    settings: dict[str, Any] | None = None  # a member's values of its sweep's grid (API field names)
 
     @classmethod
     def from_sql(cls, r: sqlite3.Row) -> JobRow:
         d = dict(r)
         d["config"] = json.loads(d["config"])
+        d["settings"] = json.loads(d["settings"]) if d.get("settings") else None
         d["cancel"], d["resume"] = bool(d["cancel"]), bool(d["resume"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    id: int
+    name: str
+    base: dict[str, Any]  # the JobCreate-like body every member starts from
+    grid: dict[str, list[Any]]  # API field -> the values swept
+    created: float
+
+    @classmethod
+    def from_sql(cls, r: sqlite3.Row) -> SweepRow:
+        d = dict(r)
+        d["base"], d["grid"] = json.loads(d["base"]), json.loads(d["grid"])
         return cls(**d)
 
 
@@ -139,6 +166,14 @@ def _cause(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, kind in columns.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 POOL_SIZE = 8  # open connections at most, whatever the number of threads (each holds three files)
 
 
@@ -194,6 +229,7 @@ class Store:
             db = self._open()
             if not self._ready:
                 db.executescript(_SCHEMA)
+                _add_columns(db)
                 self._ready = True
             return db
         except (sqlite3.Error, OSError) as e:
@@ -231,6 +267,44 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    @_guarded(write=True)
+    def create_sweep(
+        self, *, name: str, base: dict[str, Any], grid: dict[str, list[Any]],
+        members: list[tuple[str, dict[str, Any], dict[str, Any], int]],
+    ) -> int:
+        """The sweep and its member jobs (name, config, settings, total epochs), queued, in one transaction."""
+        db = self._conn()
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "INSERT INTO sweeps (name, base, grid, created) VALUES (?, ?, ?, ?)",
+                (name, json.dumps(base), json.dumps(grid), now),
+            )
+            sweep_id = cur.lastrowid
+            assert sweep_id is not None
+            db.executemany(
+                "INSERT INTO jobs (name, status, config, total_epochs, created, sweep_id, settings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(n, Status.QUEUED, json.dumps(c), total, now, sweep_id, json.dumps(s)) for n, c, s, total in members],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return sweep_id
+
+    @_guarded(write=False)
+    def get_sweep(self, *, sweep_id: int) -> SweepRow | None:
+        r = self._conn().execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        return SweepRow.from_sql(r) if r else None
+
+    @_guarded(write=False)
+    def list_sweeps(self) -> list[SweepRow]:
+        """Newest first."""
+        rows = self._conn().execute("SELECT * FROM sweeps ORDER BY id DESC").fetchall()
+        return [SweepRow.from_sql(r) for r in rows]
+
     @_guarded(write=False)
     def get_job(self, *, job_id: int) -> JobRow | None:
         r = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -238,13 +312,18 @@ class Store:
 
     @_guarded(write=False)
     def list_jobs(
-        self, *, statuses: tuple[str, ...] | None = None, offset: int = 0, limit: int | None = None
+        self, *, statuses: tuple[str, ...] | None = None, offset: int = 0, limit: int | None = None,
+        sweep_id: int | None = None,
     ) -> list[JobRow]:
-        """Newest first; all jobs, or those in `statuses`; `limit` rows from `offset` when given."""
-        where, args = "", []
+        """Newest first; all jobs, or those in `statuses` (and of sweep `sweep_id`); `limit` rows from `offset`."""
+        conditions, args = [], []
         if statuses:
-            where = f"WHERE status IN ({','.join('?' * len(statuses))})"
+            conditions.append(f"status IN ({','.join('?' * len(statuses))})")
             args = list(statuses)
+        if sweep_id is not None:
+            conditions.append("sweep_id = ?")
+            args.append(sweep_id)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         page = ""
         if limit is not None:
             page = " LIMIT ? OFFSET ?"
@@ -311,8 +390,26 @@ class Store:
     @_guarded(write=True)
     def requeue(self, *, job_id: int, resume: bool) -> bool:
         """An ended job back in the queue (resume); server/lifecycle.py says which may come back."""
-        sets = "resume = ?, cancel = 0, error = NULL, finished = NULL, pid = NULL"
+        sets = "resume = ?, cancel = 0, error = NULL, started = NULL, finished = NULL, pid = NULL"
         return self._move(job_id, Status.QUEUED, sets, (int(resume),))
+
+    @_guarded(write=True)
+    def requeue_many(self, resume: dict[int, bool]) -> None:
+        """requeue() for several jobs at once (job id -> resume), in one transaction."""
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            allowed = sources(Status.QUEUED)  # the moves of server/lifecycle.py, as in _move
+            marks = ", ".join("?" * len(allowed))
+            db.executemany(
+                "UPDATE jobs SET status = ?, resume = ?, cancel = 0, error = NULL, started = NULL, finished = NULL, "
+                f"pid = NULL WHERE id = ? AND status IN ({marks})",
+                [(Status.QUEUED, int(again), job_id, *allowed) for job_id, again in resume.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     @_guarded(write=True)
     def recheck(self) -> None:
@@ -350,6 +447,22 @@ class Store:
             "SELECT row FROM metrics WHERE job_id = ? AND epoch > ? ORDER BY epoch", (job_id, after_epoch)
         )
         return [json.loads(r[0]) for r in rows.fetchall()]
+
+    @_guarded(write=False)
+    def best_metrics(self, *, job_id: int) -> dict[str, Any] | None:
+        """The supervised epoch row with the lowest validation error (the first of equal ones: the trainer
+        keeps a checkpoint only on a strict improvement), None before the supervised phase."""
+        r = (
+            self._conn()
+            .execute(
+                "SELECT row FROM metrics WHERE job_id = ? AND json_extract(row, '$.phase') = 'supervised' "
+                "AND json_extract(row, '$.val_error') IS NOT NULL "
+                "ORDER BY json_extract(row, '$.val_error'), epoch LIMIT 1",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        return json.loads(r[0]) if r else None
 
     @_guarded(write=False)
     def latest_metrics(self, *, job_id: int) -> dict[str, Any] | None:

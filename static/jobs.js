@@ -1,9 +1,13 @@
 /* DrSAE Explorer, training page: follow active jobs on the API's server-sent event stream
  * (GET /api/jobs/{id}/events, opened by static/api.js) instead of polling.
  *
- * Each `metrics` event is one epoch row: the followed job's rows go into the job-live store (the curves
- * are drawn from them) and the job list is refreshed once per burst of events; a `status` event refreshes
- * the list too, and a final status closes the stream (else EventSource would reconnect and replay it).
+ * Each `metrics` event is one epoch row, and it travels once: it extends the plotted job's curves in the
+ * browser (Plotly.extendTraces on the traces whose meta names the job and the row key) and updates that
+ * job's entry in the job-list store (epoch, progress, latest row), so its row in the list moves without a
+ * request. Only when the curves cannot be extended (none drawn yet, or the switch to discriminative
+ * training to mark) does it ask Dash to draw them again from the API (curves-refresh). A `status` event
+ * refreshes the list (the status changed), and a final status closes the stream (else EventSource would
+ * reconnect and replay it).
  */
 (function () {
   "use strict";
@@ -11,18 +15,23 @@
   // One namespace: window.drsae is also Dash's clientside namespace "drsae"; its ids come from app/ids.py.
   const D = (window.drsae = ns.drsae = Object.assign(window.drsae || {}, ns.drsae || {}));
   const I = D.ids;
-  const ACTIVE = ["queued", "running"];
-  const FINAL = ["finished", "failed", "cancelled", "interrupted"];
+  // A job says whether it is active (queued or running) or final, and since when it runs (`started`, null while
+  // it waits): the status names belong to the API (server/lifecycle.py), not to this file.
+  const running = (j) => j.active && j.started !== null;
   const MAX_STREAMS = 4; // a browser opens at most 6 connections to one host
+  const LIST_EVERY_MS = 1000; // the list store is written at most this often (each write runs its callbacks)
+  const CURVES = [I.TRAINING_CURVES, I.ROLE_CURVES];
   const streams = new Map(); // job id -> EventSource
-  const rows = new Map(); // job id -> epoch rows, by epoch
+  let jobs = []; // the job list as last given to followJobs
+  let plotted = null; // the job whose curves are drawn
   let refreshQueued = false;
+  let listQueued = false;
 
   function setProps(id, props) {
     if (ns.set_props) ns.set_props(id, props);
   }
 
-  /* Ask the job list again (one request for a burst of events, not one per event). */
+  /* Ask the job list again (one request for a burst of status events, not one per event). */
   function refreshList() {
     if (refreshQueued) return;
     refreshQueued = true;
@@ -30,6 +39,61 @@
       refreshQueued = false;
       setProps(I.JOBS_REFRESH, { data: Date.now() });
     }, 250);
+  }
+
+  /* The new row into the job's entry of the list store: its row in the list follows (one store write per
+   * burst of rows, at most one a second). */
+  function updateList(jobId, row) {
+    const job = jobs.find((j) => j.id === jobId);
+    if (!job || (job.epoch || 0) > row.epoch) return;
+    job.epoch = row.epoch;
+    job.latest = row;
+    job.progress = job.total_epochs ? Math.min(1, row.epoch / job.total_epochs) : 0;
+    if (row.val_error !== null && row.val_error !== undefined) job.last_val_error = row.val_error;
+    if (listQueued) return;
+    listQueued = true;
+    setTimeout(() => {
+      listQueued = false;
+      jobs = jobs.map((j) => Object.assign({}, j));
+      setProps(I.JOBS_STORE, { data: jobs });
+    }, LIST_EVERY_MS);
+  }
+
+  function graphDiv(id) {
+    const root = document.getElementById(id);
+    return root && root.querySelector(".js-plotly-plot");
+  }
+
+  /* Extend the drawn curves of the job with one row; false when they cannot be (not drawn, or the row
+   * starts the discriminative phase, whose switch the figure marks). */
+  function extendCurves(jobId, row) {
+    let extended = false;
+    for (const id of CURVES) {
+      const gd = graphDiv(id);
+      if (!gd || !gd.data) continue;
+      const idx = [];
+      const xs = [];
+      const ys = [];
+      let last = -Infinity;
+      let phase = null;
+      gd.data.forEach((tr, i) => {
+        if (!tr.meta || tr.meta.job !== jobId || !tr.meta.key) return;
+        last = Math.max(last, tr.x && tr.x.length ? tr.x[tr.x.length - 1] : -Infinity);
+        idx.push(i);
+        xs.push([row.epoch]);
+        ys.push([row[tr.meta.key] === undefined ? null : row[tr.meta.key]]);
+      });
+      if (!idx.length) continue;
+      phase = gd.layout && gd.layout.meta ? gd.layout.meta.phase : null;
+      if (row.epoch <= last) {
+        extended = true; // a replayed row: already drawn
+        continue;
+      }
+      if (phase && phase !== row.phase) return false;
+      window.Plotly.extendTraces(gd, { x: xs, y: ys }, idx);
+      extended = true;
+    }
+    return extended;
   }
 
   function stop(jobId) {
@@ -42,20 +106,16 @@
     if (streams.has(jobId)) return;
     const es = D.api.jobEvents(jobId);
     streams.set(jobId, es);
-    rows.set(jobId, []);
     es.addEventListener("metrics", (ev) => {
       const row = JSON.parse(ev.data);
-      // a reconnect replays the rows from the first epoch: keep one row per epoch
-      const mine = rows.get(jobId).filter((r) => r.epoch !== row.epoch);
-      mine.push(row);
-      mine.sort((a, b) => a.epoch - b.epoch);
-      rows.set(jobId, mine);
-      setProps(I.JOB_LIVE, { data: { job_id: jobId, rows: mine } });
-      refreshList();
+      updateList(jobId, row);
+      if (jobId === plotted && !extendCurves(jobId, row)) {
+        setProps(I.CURVES_REFRESH, { data: { job_id: jobId, epoch: row.epoch } });
+      }
     });
     es.addEventListener("status", (ev) => {
       const job = JSON.parse(ev.data);
-      if (FINAL.includes(job.status)) stop(jobId);
+      if (job.final) stop(jobId);
       refreshList();
     });
   }
@@ -63,11 +123,11 @@
   Object.assign(D, {
     /* Inputs: the job list and the selected job. Follow the plotted job while it is active, and every
      * running job (their progress bars move with each epoch); close the other streams. */
-    followJobs(jobs, selected) {
-      const list = jobs || [];
-      const plotted = selected !== null && selected !== undefined ? selected : list.length ? list[0].id : null;
-      const wanted = list
-        .filter((j) => j.status === "running" || (j.id === plotted && ACTIVE.includes(j.status)))
+    followJobs(list, selected) {
+      jobs = (list || []).map((j) => Object.assign({}, j));
+      plotted = selected !== null && selected !== undefined ? selected : jobs.length ? jobs[0].id : null;
+      const wanted = jobs
+        .filter((j) => running(j) || (j.id === plotted && j.active))
         .map((j) => j.id)
         .slice(0, MAX_STREAMS);
       for (const id of [...streams.keys()]) if (!wanted.includes(id)) stop(id);

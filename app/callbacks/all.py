@@ -1,3 +1,3 @@
 """Import every page's callbacks, so they register with dash.callback."""
 
-from app.callbacks import dynamics, evaluation, shell, training, units  # noqa: F401
+from app.callbacks import compare, dynamics, evaluation, roles, shell, training, units  # noqa: F401

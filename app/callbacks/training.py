@@ -13,7 +13,10 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from app import api, figures, ids
 from app.training_form import form, range_hint
 
-ACTIVE = ("queued", "running")
+
+def is_running(job: dict[str, Any]) -> bool:
+    """Active and started: the API names the states (server/lifecycle.py), each job says which kind it is."""
+    return bool(job.get("active") and job.get("started"))
 
 
 def _in_range(x: float, r: dict[str, Any]) -> bool:
@@ -74,6 +77,71 @@ def validate_job(values: dict[str, Any], options: dict[str, Any]) -> tuple[dict[
     return body, errors
 
 
+SEEDS = re.compile(r"seeds?\s*:\s*(\d+)", re.IGNORECASE)  # "seeds: 3" -> seeds 0, 1, 2
+
+
+def sweep_values(name: str, text: Any) -> list[str] | None:
+    """A field's several values (a comma list, or 'seeds: N' in the seed field) as texts; None for one value."""
+    if not isinstance(text, str):
+        return None
+    seeds = SEEDS.fullmatch(text.strip())
+    if seeds and name == "seed":
+        return [str(i) for i in range(int(seeds.group(1)))]
+    if "," not in text:
+        return None
+    return [t.strip() for t in text.split(",")]
+
+
+def validate_form(
+    values: dict[str, Any], options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]], dict[str, str]]:
+    """Form values -> (JobCreate body, sweep grid, {field: error}). A field with several values makes a
+    sweep: each value is checked like a single one, the shape fields take one value (a sweep's runs train
+    together), and the runs may number at most the API's max_sweep_members."""
+    grid: dict[str, list[Any]] = {}
+    errors: dict[str, str] = {}
+    single = dict(values)
+    sweepable = options.get("sweep_fields") or []
+    for name in options["fields"]:
+        several = sweep_values(name, values.get(name))
+        if several is None:
+            continue
+        single[name] = None
+        if name not in sweepable:
+            errors[name] = "one value: a sweep's runs train side by side and share the model's shape"
+            continue
+        if not several or any(t == "" for t in several):
+            errors[name] = "a value is missing between the commas" if several else "'seeds: N' needs N >= 1"
+            continue
+        checked = []
+        for text in several:
+            body, field_errors = validate_job({**values, name: text}, options)
+            if name in field_errors:
+                errors[name] = f"{text}: {field_errors[name]}"
+                break
+            checked.append(body[name])
+        else:
+            if len(set(checked)) != len(checked):
+                errors[name] = "a value is given twice"
+            else:
+                grid[name] = checked
+    body, base_errors = validate_job(single, options)
+    errors = base_errors | errors
+    count = math.prod(len(v) for v in grid.values()) if grid else 1
+    cap = options.get("max_sweep_members") or 1
+    if count > cap:
+        errors[next(iter(grid))] = f"{count} runs: a sweep may have at most {cap}"
+    return body, grid, errors
+
+
+def count_text(grid: dict[str, list[Any]], errors: dict[str, str]) -> str:
+    """What Start would start: one job, or a sweep of N runs (which fields make them)."""
+    if errors or not grid:
+        return "" if errors else "1 run"
+    count = math.prod(len(v) for v in grid.values())
+    return f"a sweep of {count} runs ({' x '.join(f'{len(v)} {k}' for k, v in grid.items())})"
+
+
 @callback(
     Output(ids.JOB_OPTIONS, "data"),
     Output(ids.JOB_FORM, "children"),
@@ -110,19 +178,23 @@ def _values(ids_: list[dict[str, str]], values: list[Any]) -> dict[str, Any]:
 @callback(
     Output({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "children"),
     Output(ids.START_JOB, "disabled"),
+    Output(ids.SWEEP_COUNT, "children"),
+    Output(ids.START_JOB, "children"),
     Input({"type": ids.JOB_FIELD, "index": ALL}, "value"),
     State({"type": ids.JOB_FIELD, "index": ALL}, "id"),
     State({"type": ids.JOB_FIELD_ERROR, "index": ALL}, "id"),
     State(ids.JOB_OPTIONS, "data"),
 )
-def validate_form(
+def check_form(
     values: list[Any], field_ids: list[dict[str, str]], error_ids: list[dict[str, str]], options: dict[str, Any] | None
 ) -> Any:
-    """Inline validation as the user types (pure: no I/O); no options from the API, no start."""
+    """Inline validation as the user types (pure: no I/O), with the number of runs Start would start; no
+    options from the API, no start."""
     if not options:
-        return [""] * len(error_ids), True
-    _, errors = validate_job(_values(field_ids, values), options)
-    return [errors.get(e["index"], "") for e in error_ids], bool(errors)
+        return [""] * len(error_ids), True, "", "Start training"
+    _, grid, errors = validate_form(_values(field_ids, values), options)
+    label = f"Start sweep ({math.prod(len(v) for v in grid.values())} runs)" if grid else "Start training"
+    return [errors.get(e["index"], "") for e in error_ids], bool(errors), count_text(grid, errors), label
 
 
 @callback(
@@ -140,13 +212,23 @@ async def start_job(_n: int, values: list[Any], field_ids: list[dict[str, str]],
     if not options:
         return "The training options are not loaded.", no_update, no_update, no_update
     form = _values(field_ids, values)
-    body, errors = validate_job(form, options)
+    body, grid, errors = validate_form(form, options)
     if errors:
         return "Fix the highlighted fields first.", no_update, no_update, no_update
+    token = form.get("token") or None
     try:
-        job = await api.create_job(body, token=form.get("token") or None)
+        if grid:
+            name = body.pop("name", None)
+            sweep = await api.create_sweep({"base": body, "grid": grid, **({"name": name} if name else {})},
+                                           token=token)
+        else:
+            job = await api.create_job(body, token=token)
     except api.ApiError as e:
         return html.Span(f"Not started: {e.detail}", className="error"), no_update, no_update, no_update
+    if grid:
+        first = sweep["members"][0]["id"]
+        runs = len(sweep["members"])
+        return f"Started sweep {sweep['id']} ({sweep['name']}): {runs} runs.", first, time.time(), False
     return f"Started job {job['id']} ({job['name']}).", job["id"], time.time(), False
 
 
@@ -185,9 +267,9 @@ def pending_message(pending: dict[str, Any] | None, jobs: list[dict[str, Any]]) 
     if job is None:
         return None
     status = job["status"]
-    if pending["verb"] == "cancel" and status not in ACTIVE:
+    if pending["verb"] == "cancel" and not job["active"]:
         return f"Job {job['id']} {status}."
-    if pending["verb"] == "resume" and status != "queued" and not job.get("resumable"):
+    if pending["verb"] == "resume" and (is_running(job) or job["final"]) and not job.get("resumable"):
         return f"Job {job['id']} resumed: {status}."
     return None
 
@@ -226,7 +308,7 @@ async def poll_jobs(
         return no_update, no_update, no_update, no_update, no_update
     before = {j["id"]: j.get("model_id") for j in previous or []}
     new_model = any(j.get("model_id") and before.get(j["id"]) != j["model_id"] for j in jobs)
-    active = any(j["status"] in ACTIVE for j in jobs)
+    active = any(j["active"] for j in jobs)
     done = pending_message(pending, jobs)
     return (
         jobs if jobs != previous else no_update,
@@ -250,7 +332,7 @@ def job_detail(j: dict[str, Any]) -> str:
         detail = f"{latest['phase']} · {detail}"
     if latest.get("images_per_second"):
         detail += f" · {latest['images_per_second']:,.0f} images/s"
-    if j.get("status") == "running" and latest.get("eta_seconds") is not None:
+    if is_running(j) and latest.get("eta_seconds") is not None:
         detail += f" · ETA {_duration(latest['eta_seconds'])}"
     if latest.get("val_error") is not None:
         detail += f" · val error {latest['val_error']:.2f}%"
@@ -293,7 +375,7 @@ def _job_row(j: dict[str, Any], selected: bool) -> html.Div:
             html.Div(_progress(j), id={"type": ids.JOB_PROGRESS, "index": j["id"]}),
             html.Span(job_detail(j), id={"type": ids.JOB_DETAIL, "index": j["id"]}, className="job-detail"),
             html.Button("Cancel", id={"type": ids.JOB_CANCEL, "index": j["id"]}, className="btn btn-small")
-            if j["status"] in ACTIVE
+            if j["active"]
             else html.Button("Resume", id={"type": ids.JOB_RESUME, "index": j["id"]}, className="btn btn-small")
             if j.get("resumable")  # the API says (a failed job that saved a state resumes too)
             else html.Span(),
@@ -365,30 +447,36 @@ clientside_callback(
     Output(ids.ROLE_CURVES, "figure"),
     Input(ids.JOBS_STORE, "data"),
     Input(ids.SELECTED_JOB, "data"),
-    Input(ids.JOB_LIVE, "data"),
+    Input(ids.CURVES_REFRESH, "data"),
     State(ids.TRAINING_CURVES, "figure"),
 )
 async def curves(
-    jobs: list[dict[str, Any]] | None, selected: int | None, live: dict[str, Any] | None, shown: dict[str, Any] | None
+    jobs: list[dict[str, Any]] | None, selected: int | None, refresh: dict[str, Any] | None,
+    shown: dict[str, Any] | None,
 ) -> Any:
-    """Curves of the selected (else newest) job: from the event stream's rows while it is followed, else its
-    rows fetched once; uirevision = job id keeps zoom as epochs arrive."""
+    """Curves of the selected (else newest) job, drawn from its rows fetched once; afterwards the event
+    stream's new rows extend them in the browser (static/jobs.js), which asks for a redraw here only when
+    the figure cannot be extended (no curves yet, the switch to discriminative training to mark).
+    uirevision = job id keeps zoom as epochs arrive."""
     job_id = selected if selected is not None else (jobs[0]["id"] if jobs else None)
     if job_id is None:
         return figures.training_figure([], None), figures.role_metrics_figure([], None)
-    if live and live.get("job_id") == job_id:
-        rows = live["rows"]
-    elif ctx.triggered_id == ids.JOB_LIVE:
+    fired = triggers()  # a page's first call can carry several at once
+    if fired == {ids.CURVES_REFRESH} and (refresh or {}).get("job_id") != job_id:
         return no_update, no_update  # another job's epoch
-    elif ctx.triggered_id == ids.JOBS_STORE and plotted_job(shown) == str(job_id):
-        return no_update, no_update  # the list changed, the plotted job's rows did not
-    else:
-        try:
-            rows = await api.job_metrics(int(job_id))
-        except api.ApiError as e:
-            msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
-            return msg, msg
+    if fired == {ids.JOBS_STORE} and plotted_job(shown) == str(job_id):
+        return no_update, no_update  # the list changed; new rows reach the plotted curves from the stream
+    try:
+        rows = await api.job_metrics(int(job_id))
+    except api.ApiError as e:
+        msg = figures.empty_figure(f"No curves for job {job_id}: {e.detail}")
+        return msg, msg
     return figures.training_figure(rows, job_id), figures.role_metrics_figure(rows, job_id)
+
+
+def triggers() -> set[str]:
+    """The ids whose change fired the running callback: all of them (ctx.triggered_id names only the first)."""
+    return {t["prop_id"].split(".")[0] for t in ctx.triggered if t.get("prop_id") not in (None, ".")}
 
 
 def plotted_job(figure: dict[str, Any] | None) -> str | None:

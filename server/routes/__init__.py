@@ -1,5 +1,5 @@
 """API routers, one module per resource; server/main.py includes them all under /api."""
 
-from server.routes import datasets, encode, health, jobs, models, units
+from server.routes import datasets, encode, health, jobs, models, sweeps, units
 
-ROUTERS = [health.router, models.router, encode.router, units.router, datasets.router, jobs.router]
+ROUTERS = [health.router, models.router, encode.router, units.router, datasets.router, jobs.router, sweeps.router]

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from server.config import Settings
 from server.deps import StateDep
+from server.lifecycle import Status
 from server.schemas import Health
 from server.store import StorageError, Store
 
@@ -39,8 +40,8 @@ def storage_problem(settings: Settings, store: Store) -> str | None:
 @router.get("/health", response_model=Health)
 def health(state: StateDep) -> Health:
     try:
-        running: int | None = state.store.count_jobs(status="running")
-        queued: int | None = state.store.count_jobs(status="queued")
+        running: int | None = state.store.count_jobs(status=Status.RUNNING)
+        queued: int | None = state.store.count_jobs(status=Status.QUEUED)
     except StorageError:
         running, queued = 0, None
     problem = storage_problem(state.settings, state.store)

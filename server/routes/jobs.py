@@ -10,15 +10,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from model import checkpoint, data, preflight
-from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, preset
+from model import card, checkpoint, data, preflight, snapshots
+from model.analysis import CATEGORICAL_MIN_ANGLE, PART_MAX_ANGLE, roles_from_angles
+from model.presets import BOUNDS, DEFAULT, PRESETS, SUMMARIES, TrainConfig, preset
 from server.config import Settings
 from server.deps import JobDep, JobsDep, SettingsDep, StoreDep, TokenDep
+from server.images import filter_png
 from server.jobs import QueueFullError, resumable, run_dir
 from server.lifecycle import ACTIVE, FINAL, JobStateError, Status, is_final
 from server.registry import job_model_id
@@ -26,6 +30,8 @@ from server.schemas import (
     JOB_FIELDS,
     JOB_NAME_MAX,
     JOB_NAME_PATTERN,
+    MAX_SWEEP_MEMBERS,
+    SWEEP_FIELDS,
     DatasetChoice,
     JobCreate,
     JobOptions,
@@ -35,6 +41,8 @@ from server.schemas import (
     MetricsPublic,
     PresetChoice,
     Range,
+    Snapshot,
+    SnapshotsPublic,
     StatusChoice,
     WholeNumber,
 )
@@ -112,11 +120,20 @@ def job_options() -> JobOptions:
         name_pattern=JOB_NAME_PATTERN,
         name_max_length=JOB_NAME_MAX,
         statuses=[StatusChoice(name=s, active=s in ACTIVE, final=s in FINAL) for s in Status],
+        max_sweep_members=MAX_SWEEP_MEMBERS,
+        sweep_fields=list(SWEEP_FIELDS),
     )
 
 
 def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
+    """A job as the API shows it, with what a runs table compares: best and last validation error, the
+    test error of the kept checkpoint, unit counts and the structure verdicts (its model card's once
+    finished, else the latest epoch's counts)."""
     has_model = job.status == Status.FINISHED and (run_dir(settings, job.id) / checkpoint.WEIGHTS).exists()
+    latest = store.latest_metrics(job_id=job.id)
+    best = store.best_metrics(job_id=job.id) or {}
+    found = read_card(run_dir(settings, job.id)) if has_model else None
+    signs = (found or {}).get("structure") or {}
     return JobPublic(
         id=job.id,
         name=job.name,
@@ -127,14 +144,32 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         epoch=job.epoch,
         total_epochs=job.total_epochs,
         progress=min(1.0, job.epoch / job.total_epochs) if job.total_epochs else 0.0,
-        latest=store.latest_metrics(job_id=job.id),
+        latest=latest,
         model_id=job_model_id(job.id) if has_model else None,
         error=job.error,
         resumable=resumable(settings, job),
         created=_iso(job.created) or "",
         started=_iso(job.started),
         finished=_iso(job.finished),
+        sweep_id=job.sweep_id,
+        settings=job.settings,
+        best_val_error=best.get("val_error"),
+        test_error_at_best=best.get("test_error"),
+        last_val_error=(latest or {}).get("val_error"),
+        units_part=signs.get("units_part", (latest or {}).get("units_part")),
+        units_categorical=signs.get("units_categorical", (latest or {}).get("units_categorical")),
+        verdicts=(found or {}).get("structure_verdicts"),
+        seconds=(latest or {}).get("seconds"),
     )
+
+
+def read_card(folder: Path) -> dict[str, Any] | None:
+    """The run's model card (model/card.py), None when it has none or it cannot be read."""
+    try:
+        found = json.loads((folder / card.CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 async def job_body(request: Request) -> JobCreate:
@@ -161,6 +196,16 @@ JobBody = Annotated[JobCreate, Depends(job_body)]
     },
 )
 def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
+    cfg = job_config(body, settings)
+    try:
+        return public(jobs.create(cfg, body.name), store, settings)
+    except QueueFullError as e:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e
+
+
+def job_config(body: JobCreate, settings: Settings) -> TrainConfig:
+    """The training configuration of a job body (a sweep's member too), or the 4xx that refuses it: the
+    preset with the body's overrides, the server's time limit, a prepared dataset, a batch that fits."""
     overrides: dict[str, Any] = {
         JOB_FIELDS[k]: v for k, v in body.model_dump(exclude={"preset", "dataset", "name"}).items() if v is not None
     }
@@ -182,10 +227,7 @@ def create_job(body: JobBody, jobs: JobsDep, store: StoreDep, settings: Settings
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
     if (problem := preflight.batch_problem(cfg)) is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
-    try:
-        return public(jobs.create(cfg, body.name), store, settings)
-    except QueueFullError as e:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e), headers={"Retry-After": "60"}) from e
+    return cfg
 
 
 @router.get("", response_model=JobsPublic, responses=STORAGE)
@@ -216,6 +258,41 @@ def get_job(job: JobDep, store: StoreDep, settings: SettingsDep) -> JobPublic:
 def job_metrics(job: JobDep, store: StoreDep) -> MetricsPublic:
     rows = store.metrics(job_id=job.id)
     return MetricsPublic(data=rows, count=len(rows))
+
+
+@router.get("/{job_id}/snapshots", response_model=SnapshotsPublic, responses=NOT_FOUND)
+def job_snapshots(job: JobDep, settings: SettingsDep) -> SnapshotsPublic:
+    """The epochs at which the trainer kept a snapshot of the units (model/snapshots.py)."""
+    return SnapshotsPublic(
+        epochs=snapshots.epochs(run_dir(settings, job.id)),
+        thresholds={"part": PART_MAX_ANGLE, "categorical": CATEGORICAL_MIN_ANGLE},
+    )
+
+
+@router.get(
+    "/{job_id}/snapshots/{epoch}",
+    response_model=Snapshot,
+    responses={404: {"model": Message, "description": "No such job, or no snapshot at that epoch"}},
+)
+def job_snapshot(
+    job: JobDep, settings: SettingsDep, epoch: Annotated[int, PathParam(ge=0, le=100_000), WholeNumber]
+) -> Snapshot:
+    """One epoch's snapshot: the kept units' decoder filters as images, every unit's angle, ||C_i|| and role."""
+    folder = run_dir(settings, job.id)
+    if epoch not in snapshots.epochs(folder):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job {job.id} has no snapshot at epoch {epoch}")
+    try:
+        snap = snapshots.load_snapshot(folder, epoch)
+    except checkpoint.CheckpointError as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
+    return Snapshot(
+        epoch=epoch,
+        units=[int(u) for u in snap["units"]],
+        decoder_png=[filter_png(snap["D"][:, j]) for j in range(snap["D"].shape[1])],
+        angle=[float(a) for a in snap["angle"]],
+        c_norm=[float(c) for c in snap["c_norm"]],
+        roles=[str(r) for r in roles_from_angles(snap["angle"])],  # type: ignore[misc]
+    )
 
 
 # FastAPI would document the 404 as text/event-stream (the route's class); it is the usual JSON message

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
+from fastapi.responses import PlainTextResponse
 
 from model import card as card_module
 from model import checkpoint, data
@@ -113,6 +114,24 @@ def evaluation(registry: Registry, lm: LoadedModel) -> dict[str, Any]:
         }
 
     return registry.cached(lm, "evaluation", compute)
+
+
+@router.get(
+    "/{model_id}/card",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The model card (markdown, as README.md beside it)"},
+        404: {"model": Message, "description": "No such model, or it has no card"},
+    },
+)
+def model_card(model_id: Annotated[str, Path(max_length=200)], registry: RegistryDep) -> PlainTextResponse:
+    """The model card people read (model/card.py's README.md), without loading the weights: the runs table
+    links to it."""
+    e = registry.entry(model_id)
+    readme = e.path / card_module.README if e is not None else None
+    if e is None or e.card is None or readme is None or not readme.exists():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No model card for {model_id}")
+    return PlainTextResponse(readme.read_text(), media_type="text/plain; charset=utf-8")
 
 
 @router.get(

@@ -17,7 +17,7 @@ def test_every_id_the_scripts_use_is_served() -> None:
     used = {name for js in SCRIPTS for name in re.findall(r"\bI\.([A-Z_]+)\b", js.read_text())}
     assert used, "the scripts read no ids"
     assert used <= served.keys(), used - served.keys()
-    assert served["DRAW_CANVAS"] == ids.DRAW_CANVAS and "JOB_LIVE" in served
+    assert served["DRAW_CANVAS"] == ids.DRAW_CANVAS and "CURVES_REFRESH" in served
 
 
 def test_no_script_keeps_its_own_copy_of_an_id() -> None:

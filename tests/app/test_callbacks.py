@@ -20,6 +20,14 @@ MODELS = [
 ]
 
 
+
+def as_served(job: dict) -> dict:
+    """A job dict as GET /api/jobs serves it: with its active/final flags and, while it runs, `started`."""
+    status = job.get("status")
+    active = status in ("queued", "running")
+    return {"active": active, "final": not active, "started": "2026-12-02T00:00:00+00:00" if status == "running"
+            else None, **job}
+
 def test_validate_job_keeps_given_fields_and_leaves_empty_ones_to_the_preset():
     values = {"preset": "smoke", "dataset": "mnist", "hidden_units": 64, "learning_rate": "0.01", "epochs": None,
               "name": " my-run "}
@@ -110,12 +118,12 @@ def test_pending_cancel_message_is_replaced_once_the_job_is_cancelled():
     from app.callbacks.training import pending_message
 
     pending = {"id": 4, "verb": "cancel"}
-    assert pending_message(pending, [{"id": 4, "status": "running"}]) is None
-    assert pending_message(pending, [{"id": 4, "status": "cancelled"}]) == "Job 4 cancelled."
+    assert pending_message(pending, [as_served({"id": 4, "status": "running"})]) is None
+    assert pending_message(pending, [as_served({"id": 4, "status": "cancelled"})]) == "Job 4 cancelled."
     resume = {"id": 4, "verb": "resume"}
-    assert pending_message(resume, [{"id": 4, "status": "queued"}]) is None
-    assert pending_message(resume, [{"id": 4, "status": "running"}]) == "Job 4 resumed: running."
-    assert pending_message(None, [{"id": 4, "status": "running"}]) is None
+    assert pending_message(resume, [as_served({"id": 4, "status": "queued"})]) is None
+    assert pending_message(resume, [as_served({"id": 4, "status": "running"})]) == "Job 4 resumed: running."
+    assert pending_message(None, [as_served({"id": 4, "status": "running"})]) is None
 
 
 def test_slim_units_carry_the_palette_and_class_names():
@@ -141,11 +149,11 @@ def test_model_label_marks_the_paper_structure():
 
 def test_job_row_shows_phase_epoch_speed_and_eta() -> None:
     latest = {"phase": "supervised", "images_per_second": 23456.7, "eta_seconds": 125.2, "val_error": 1.5}
-    running = {"status": "running", "epoch": 7, "total_epochs": 105, "latest": latest}
-    assert job_detail(running) == "supervised · epoch 7/105 · 23,457 images/s · ETA 2 min 05 s · val error 1.50%"
-    done = job_detail(running | {"status": "finished", "model_id": "job-3"})
+    raw = {"status": "running", "epoch": 7, "total_epochs": 105, "latest": latest}
+    assert job_detail(as_served(raw)) == "supervised · epoch 7/105 · 23,457 images/s · ETA 2 min 05 s · val error 1.50%"
+    done = job_detail(as_served(raw | {"status": "finished", "model_id": "job-3"}))
     assert "ETA" not in done and done.endswith("model job-3")  # no ETA once it has ended
-    assert job_detail({"status": "queued"}) == "epoch 0/?"
+    assert job_detail(as_served({"status": "queued"})) == "epoch 0/?"
 
 
 def test_the_first_compare_list_selects_the_model_the_url_names():
@@ -181,8 +189,8 @@ def test_the_resume_button_follows_the_api():
     from app.callbacks.training import _job_row
 
     def buttons(job: dict) -> list[str]:
-        row = _job_row({"id": 3, "name": "j", "epoch": 1, "total_epochs": 4, "progress": 0.25, "error": None,
-                        "config": {}, "latest": None, **job}, selected=False)
+        row = _job_row(as_served({"id": 3, "name": "j", "epoch": 1, "total_epochs": 4, "progress": 0.25, "error": None,
+                                  "config": {}, "latest": None, **job}), selected=False)
         return [c.id["type"] for c in row.children if isinstance(getattr(c, "id", None), dict)]
 
     assert ids.JOB_RESUME in buttons({"status": "failed", "resumable": True})

@@ -191,3 +191,33 @@ def test_a_resumed_sweep_groups_members_by_their_resume_epoch_not_their_best(tmp
     cfg["train_state"]["epoch"] = 1  # as after a best epoch long ago
     checkpoint.atomic_write_json(out / checkpoint.CONFIG, cfg)
     assert cli._epoch_of(out) == 3
+
+
+def test_a_dropped_member_stops_mid_epoch_and_the_others_end_as_alone(tmp_path) -> None:
+    """drop_requested (a cancelled member of a sweep) stops one member between steps; the others end as if
+    trained alone, and the dropped one resumes from its last completed epoch, beside a fresh member, to the
+    same end."""
+    cfgs = [preset("faithful", unsup_epochs=1, epochs=2, seed=s, **TINY) for s in (0, 1)]
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    steps = [0]
+
+    def drop() -> set[int]:
+        steps[0] += 1
+        return {1} if steps[0] > 10 else set()  # 8 steps an epoch: member 1 goes during its second epoch
+
+    out = train_population(cfgs, dirs, drop_requested=drop, progress_bar=False)
+    assert out[0]["status"] == "finished" and out[1]["status"] == "cancelled"
+    assert len(checkpoint.read_metrics(dirs[1])) == 1 and checkpoint.read_config(dirs[1])["status"] == "cancelled"
+    alone = train(cfgs[0], tmp_path / "alone0", progress_bar=False)
+    assert out[0]["test_error"] == pytest.approx(alone["test_error"])
+    _close(_weights(dirs[0]), _weights(tmp_path / "alone0"))
+    # resumed at epoch 1 beside a fresh member at epoch 0, in one population: both end as alone
+    fresh = preset("faithful", unsup_epochs=1, epochs=1, seed=2, **TINY)
+    resumed, new = train_population(
+        [cfgs[1], fresh], [dirs[1], tmp_path / "c"], resume=[True, False], progress_bar=False
+    )
+    whole = train(cfgs[1], tmp_path / "alone1", progress_bar=False)
+    assert resumed["status"] == "finished" and resumed["test_error"] == pytest.approx(whole["test_error"])
+    _close(_weights(dirs[1]), _weights(tmp_path / "alone1"))
+    assert [r["epoch"] for r in checkpoint.read_metrics(dirs[1])] == [1, 2, 3]
+    assert new["test_error"] == pytest.approx(train(fresh, tmp_path / "alone2", progress_bar=False)["test_error"])
