@@ -50,7 +50,7 @@ def test_finish_only_from_running_keeps_a_workers_final_status(tmp_path: Path) -
     assert s.requeue(job_id=j, resume=True)
     job = s.get_job(job_id=j)
     assert job.status == "queued" and job.resume and not job.cancel and job.pid is None
-    assert job.started is None  # it waits again: `started` is the time its current run began (running = active + started)
+    assert job.started is None  # waiting again: `started` is when its current run began (running: active + started)
 
 
 def test_a_queued_job_cannot_be_finished_and_moves_follow_the_lifecycle(tmp_path: Path) -> None:
