@@ -557,13 +557,40 @@ SWEEP_FIELDS = ("learning_rate", "seed", "epochs", "unsupervised_epochs", "time_
 SHAPE_FIELDS = ("hidden_units", "iterations", "batch_size")
 
 
+def _value_schema(api_name: str) -> dict[str, Any]:
+    """One grid value of a JobCreate field, as JSON Schema: its type and range from BOUNDS."""
+    b = BOUNDS[JOB_FIELDS[api_name]]
+    out: dict[str, Any] = {"type": "integer" if b.integer else "number"}
+    out["exclusiveMinimum" if b.low_open else "minimum"] = b.low
+    if b.high is not None:
+        out["exclusiveMaximum" if b.high_open else "maximum"] = b.high
+    return out
+
+
+# The grid's rules that a schema can state (the route checks them too, with clearer messages): fields it may
+# vary, at least one, each with distinct values in range. What it cannot state is the product's size (at most
+# MAX_SWEEP_MEMBERS members) and whether each member's base + values is a valid JobCreate.
+_GRID_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        name: {"type": "array", "minItems": 1, "maxItems": MAX_SWEEP_MEMBERS, "uniqueItems": True,
+               "items": _value_schema(name)}
+        for name in SWEEP_FIELDS
+    },
+    "description": "JobCreate field -> the values to try, e.g. {'learning_rate': [0.01, 0.02], 'seed': [0, 1, 2]}",
+}
+
+
 class SweepCreate(Strict):
     """Every combination of the grid's values (their cross product) on top of `base`, as one population."""
 
-    base: JobCreate = Field(description="a JobCreate without a name: what every member starts from")
-    grid: dict[str, list[float]] = Field(
-        description="JobCreate field -> the values to try, e.g. {'learning_rate': [0.01, 0.02], 'seed': [0, 1, 2]}"
+    base: JobCreate = Field(
+        description="a JobCreate without a name: what every member starts from",
+        json_schema_extra={"properties": {"name": {"type": "null"}}},  # beside the $ref: both apply
     )
+    grid: Annotated[dict[str, list[float]], WithJsonSchema(_GRID_SCHEMA)]
     name: str | None = Field(None, min_length=1, max_length=JOB_NAME_MAX, pattern=JOB_NAME_PATTERN)
 
 

@@ -407,10 +407,13 @@ def install(app: FastAPI, settings: Settings) -> None:
                 components.update(body.pop("$defs", {}))
                 components[name] = body
             if settings.max_job_seconds is not None and "JobCreate" in components:  # this server's ceiling
-                limit = components["JobCreate"]["properties"]["time_limit"]
-                for branch in limit.get("anyOf", [limit]):
-                    if branch.get("type") == "number":
-                        branch["maximum"] = settings.max_job_seconds
+                limits = [components["JobCreate"]["properties"]["time_limit"]]
+                if "SweepCreate" in components:
+                    limits.append(components["SweepCreate"]["properties"]["grid"]["properties"]["time_limit"]["items"])
+                for limit in limits:
+                    for branch in limit.get("anyOf", [limit]):
+                        if branch.get("type") == "number":
+                            branch["maximum"] = settings.max_job_seconds
             if settings.token is None:  # nothing needs the bearer token: the schema must not ask for it
                 schema.get("components", {}).pop("securitySchemes", None)
                 for ops in schema.get("paths", {}).values():
