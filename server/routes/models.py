@@ -121,7 +121,10 @@ def evaluation(registry: Registry, lm: LoadedModel) -> dict[str, Any]:
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/plain": {}}, "description": "The model card (markdown, as README.md beside it)"},
-        404: {"model": Message, "description": "No such model, or it has no card"},
+        404: {  # JSON, like every error, although the route's own answer is text
+            "description": "No such model, or it has no card",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}},
+        },
     },
 )
 def model_card(model_id: Annotated[str, Path(max_length=200)], registry: RegistryDep) -> PlainTextResponse:
