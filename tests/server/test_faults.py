@@ -179,7 +179,7 @@ def _tick_past_a_hung_worker(
     jobs.procs[hung] = proc
     store.mark_started(job_id=hung, pid=proc.pid)
     started: list[int] = []
-    monkeypatch.setattr(jobs, "start", lambda j: started.append(j.id))
+    monkeypatch.setattr(jobs, "start_group", lambda group: started.extend(j.id for j in group))
     jobs.tick()  # a fresh heartbeat: left alone
     assert store.get_job(job_id=hung).status == "running" and started == []
     store._conn().execute("UPDATE jobs SET heartbeat = heartbeat - 60 WHERE id = ?", (hung,))
