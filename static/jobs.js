@@ -26,6 +26,9 @@
   let plotted = null; // the job whose curves are drawn
   let refreshQueued = false;
   let listQueued = false;
+  let awaiting = 0; // when the list store was last written, until the list is redrawn
+  let watched = null; // the job-list element observed for redraws
+  const SETTLE_MS = 5000;
 
   function setProps(id, props) {
     if (ns.set_props) ns.set_props(id, props);
@@ -52,11 +55,29 @@
     if (row.val_error !== null && row.val_error !== undefined) job.last_val_error = row.val_error;
     if (listQueued) return;
     listQueued = true;
-    setTimeout(() => {
+    const write = () => {
+      // Dash drops a callback's answer when its input changes again meanwhile: wait until the list has been
+      // redrawn from the previous write (or SETTLE_MS passed), so that a busy server still shows progress
+      if (awaiting && Date.now() - awaiting < SETTLE_MS) {
+        setTimeout(write, 250);
+        return;
+      }
       listQueued = false;
       jobs = jobs.map((j) => Object.assign({}, j));
+      awaiting = Date.now();
       setProps(I.JOBS_STORE, { data: jobs });
-    }, LIST_EVERY_MS);
+    };
+    setTimeout(write, LIST_EVERY_MS);
+  }
+
+  /* Any redraw of the job list means the last list write has been answered. */
+  function watchList() {
+    const list = document.getElementById(I.JOBS_TABLE);
+    if (!list || list === watched) return;
+    watched = list;
+    new MutationObserver(() => {
+      awaiting = 0;
+    }).observe(list, { subtree: true, childList: true, characterData: true, attributes: true });
   }
 
   function graphDiv(id) {
@@ -124,6 +145,7 @@
     /* Inputs: the job list and the selected job. Follow the plotted job while it is active, and every
      * running job (their progress bars move with each epoch); close the other streams. */
     followJobs(list, selected) {
+      watchList();
       jobs = (list || []).map((j) => Object.assign({}, j));
       plotted = selected !== null && selected !== undefined ? selected : jobs.length ? jobs[0].id : null;
       const wanted = jobs

@@ -69,15 +69,18 @@ async def roles_filters(
     none = (0, 1, {}, None, None)
     if job_id is None:
         return html.P("No job yet.", className="help"), *none
+    epoch = next((j.get("epoch") for j in jobs or [] if j["id"] == job_id), None)
+    if shown and shown.get("job") == job_id and shown.get("at") == epoch:
+        return (no_update,) * 6  # the list changed, not the plotted job: no request
     try:
         epochs = (await api.job_snapshots(job_id))["epochs"]
     except api.ApiError as e:
         return html.P(f"No snapshots for job {job_id}: {e.detail}", className="help"), *none
     if not epochs:
         return html.P(f"Job {job_id} has no unit snapshots yet.", className="help"), *none
-    now = {"job": job_id, "epochs": epochs}
-    if now == shown:
-        return (no_update,) * 6
+    now = {"job": job_id, "epochs": epochs, "at": epoch}
+    if shown and {**shown, "at": epoch} == now:
+        return (no_update,) * 5 + (now,)
     try:
         snaps = await asyncio.gather(*(api.job_snapshot(job_id, e) for e in spread(epochs, COLUMNS)))
     except api.ApiError as e:
