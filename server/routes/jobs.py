@@ -85,7 +85,7 @@ async def no_fields(request: Request) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "This action takes no body fields: send none or {}")
 
 
-def _iso(t: float | None) -> str | None:
+def iso_time(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
@@ -148,9 +148,9 @@ def public(job: JobRow, store: Store, settings: Settings) -> JobPublic:
         model_id=job_model_id(job.id) if has_model else None,
         error=job.error,
         resumable=resumable(settings, job),
-        created=_iso(job.created) or "",
-        started=_iso(job.started),
-        finished=_iso(job.finished),
+        created=iso_time(job.created) or "",
+        started=iso_time(job.started),
+        finished=iso_time(job.finished),
         sweep_id=job.sweep_id,
         settings=job.settings,
         best_val_error=best.get("val_error"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -19,7 +18,18 @@ from server.config import Settings
 from server.deps import JobsDep, SettingsDep, StoreDep, SweepDep, TokenDep
 from server.jobs import QueueFullError
 from server.lifecycle import JobStateError, sweep_status
-from server.routes.jobs import AUTH, CONFLICT, GUARD, QUEUE_FULL, STORAGE, job_config, public
+from server.routes.jobs import (
+    AUTH,
+    CONFLICT,
+    GUARD,
+    NO_FIELDS,
+    QUEUE_FULL,
+    STORAGE,
+    iso_time,
+    job_config,
+    no_fields,
+    public,
+)
 from server.schemas import (
     JOB_FIELDS,
     MAX_SWEEP_MEMBERS,
@@ -102,7 +112,7 @@ def sweep_public(sweep: SweepRow, store: Store, settings: Settings) -> SweepPubl
         status=sweep_status(statuses),  # type: ignore[arg-type]
         base=sweep.base,
         grid=sweep.grid,
-        created=datetime.fromtimestamp(sweep.created, UTC).isoformat(),
+        created=iso_time(sweep.created) or "",
         counts={s: statuses.count(s) for s in sorted(set(statuses))},
         members=members,
     )
@@ -153,8 +163,9 @@ def get_sweep(sweep: SweepDep, store: StoreDep, settings: SettingsDep) -> SweepP
 
 @router.post(
     "/{sweep_id}/cancel",
+    openapi_extra=NO_FIELDS,
     response_model=SweepPublic,
-    dependencies=[TokenDep],
+    dependencies=[TokenDep, Depends(no_fields)],
     responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **STORAGE},
 )
 def cancel_sweep(sweep: SweepDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> SweepPublic:
@@ -168,9 +179,10 @@ def cancel_sweep(sweep: SweepDep, jobs: JobsDep, store: StoreDep, settings: Sett
 
 @router.post(
     "/{sweep_id}/resume",
+    openapi_extra=NO_FIELDS,
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SweepPublic,
-    dependencies=[TokenDep],
+    dependencies=[TokenDep, Depends(no_fields)],
     responses={**NOT_FOUND, **AUTH, **GUARD, **CONFLICT, **QUEUE_FULL, **STORAGE},
 )
 def resume_sweep(sweep: SweepDep, jobs: JobsDep, store: StoreDep, settings: SettingsDep) -> SweepPublic:
