@@ -375,6 +375,14 @@ def log_ticks(low: float, high: float) -> list[float]:
     return ticks
 
 
+EPOCH_TICKS = 12  # at most this many epoch ticks; static/jobs.js keeps the rule as rows extend the curves
+
+
+def epoch_dtick(epochs: int) -> int:
+    """Whole-epoch tick spacing for `epochs` points (Plotly's own ticks fall on half epochs)."""
+    return max(1, math.ceil(epochs / EPOCH_TICKS))
+
+
 def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
     """Loss terms (top, log scale) and error rates (bottom) per epoch; the phase switch marked.
     `revision` (the job id) becomes uirevision, so updates keep the user's zoom; each trace's meta names the
@@ -411,15 +419,18 @@ def training_figure(rows: Sequence[dict[str, Any]], revision: Any) -> go.Figure:
         fig.add_annotation(x=x, y=0.985, yref="paper", yanchor="top", text=" discriminative training starts",
                            showarrow=False, xanchor="left", font=dict(size=11, color="#D55E00"),
                            bgcolor="rgba(255,255,255,0.8)")
-    # meta.phase: the last row's phase; static/jobs.js redraws rather than extends when a row changes it
+    # meta.phase: the last row's phase; static/jobs.js redraws rather than extends when a row changes it, and
+    # widens the epoch ticks by meta.epoch_ticks as it extends (one tick per epoch over hundreds of epochs
+    # would cost every redraw a label layout that can take the page down)
+    meta = {"phase": rows[-1].get("phase"), "epoch_ticks": EPOCH_TICKS}
     fig.update_layout(**_base_layout(margin=dict(l=60, r=10, t=30, b=40), uirevision=str(revision),
-                                     legend=dict(orientation="h", y=-0.15), meta={"phase": rows[-1].get("phase")}))
+                                     legend=dict(orientation="h", y=-0.15), meta=meta))
     losses = [y for tr in fig.data if tr.yaxis in ("y", None) for y in tr.y if isinstance(y, int | float) and y > 0]
     ticks = log_ticks(min(losses), max(losses)) if losses else []
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks], title_text="loss (log scale)",
                      row=1, col=1)
     fig.update_yaxes(title_text="error (%)", row=2, col=1)
-    fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(epochs) / 12)))
+    fig.update_xaxes(tick0=1, dtick=epoch_dtick(len(epochs)))
     fig.update_xaxes(title_text="epoch", row=2, col=1)
     return fig
 

@@ -29,6 +29,8 @@
   let awaiting = 0; // when the list store was last written, until the list is redrawn
   let watched = null; // the job-list element observed for redraws
   const SETTLE_MS = 5000;
+  const DRAW_EVERY_MS = 100; // rows arriving within this are drawn together
+  const pending = new Map(); // job id -> its rows not drawn yet
 
   function setProps(id, props) {
     if (ns.set_props) ns.set_props(id, props);
@@ -85,36 +87,53 @@
     return root && root.querySelector(".js-plotly-plot");
   }
 
-  /* Extend the drawn curves of the job with one row; false when they cannot be (not drawn, or the row
-   * starts the discriminative phase, whose switch the figure marks). */
-  function extendCurves(jobId, row) {
+  /* Extend the drawn curves of the job with new rows; false when they cannot be (not drawn, or a row starts
+   * the discriminative phase, whose switch the figure marks). The epoch ticks widen by the figure's own rule
+   * (layout.meta.epoch_ticks, app/figures.py) as the curves grow. */
+  function extendCurves(jobId, rows) {
     let extended = false;
     for (const id of CURVES) {
       const gd = graphDiv(id);
       if (!gd || !gd.data) continue;
-      const idx = [];
-      const xs = [];
-      const ys = [];
-      let last = -Infinity;
-      let phase = null;
-      gd.data.forEach((tr, i) => {
-        if (!tr.meta || tr.meta.job !== jobId || !tr.meta.key) return;
-        last = Math.max(last, tr.x && tr.x.length ? tr.x[tr.x.length - 1] : -Infinity);
-        idx.push(i);
-        xs.push([row.epoch]);
-        ys.push([row[tr.meta.key] === undefined ? null : row[tr.meta.key]]);
-      });
-      if (!idx.length) continue;
-      phase = gd.layout && gd.layout.meta ? gd.layout.meta.phase : null;
-      if (row.epoch <= last) {
-        extended = true; // a replayed row: already drawn
-        continue;
-      }
-      if (phase && phase !== row.phase) return false;
-      window.Plotly.extendTraces(gd, { x: xs, y: ys }, idx);
+      const traces = gd.data.map((tr, i) => [tr, i]).filter(([tr]) => tr.meta && tr.meta.job === jobId && tr.meta.key);
+      if (!traces.length) continue;
+      const last = Math.max(...traces.map(([tr]) => (tr.x && tr.x.length ? tr.x[tr.x.length - 1] : -Infinity)));
+      const fresh = rows.filter((r) => r.epoch > last); // a replayed row is already drawn
       extended = true;
+      if (!fresh.length) continue;
+      const meta = (gd.layout && gd.layout.meta) || {};
+      if (meta.phase && fresh.some((r) => r.phase !== meta.phase)) return false;
+      const xs = traces.map(() => fresh.map((r) => r.epoch));
+      const ys = traces.map(([tr]) => fresh.map((r) => (r[tr.meta.key] === undefined ? null : r[tr.meta.key])));
+      window.Plotly.extendTraces(gd, { x: xs, y: ys }, traces.map(([, i]) => i));
+      if (meta.epoch_ticks) widenTicks(gd, Math.max(...traces.map(([tr]) => tr.x.length)), meta.epoch_ticks);
     }
     return extended;
+  }
+
+  function widenTicks(gd, points, ticks) {
+    const dtick = Math.max(1, Math.ceil(points / ticks));
+    const axes = Object.keys(gd.layout).filter((k) => /^xaxis\d*$/.test(k) && gd.layout[k].dtick < dtick);
+    if (axes.length) window.Plotly.relayout(gd, Object.fromEntries(axes.map((k) => [`${k}.dtick`, dtick])));
+  }
+
+  /* The plotted job's rows since the last draw go to the curves together: a burst of events (a busy server,
+   * a replay on reconnect) costs one redraw, not one per row. */
+  function queueRows(jobId, row) {
+    const queued = pending.get(jobId);
+    if (queued) {
+      queued.push(row);
+      return;
+    }
+    pending.set(jobId, [row]);
+    setTimeout(() => {
+      const rows = pending.get(jobId);
+      pending.delete(jobId);
+      if (jobId !== plotted) return;
+      if (!extendCurves(jobId, rows)) {
+        setProps(I.CURVES_REFRESH, { data: { job_id: jobId, epoch: rows[rows.length - 1].epoch } });
+      }
+    }, DRAW_EVERY_MS);
   }
 
   function stop(jobId) {
@@ -130,9 +149,7 @@
     es.addEventListener("metrics", (ev) => {
       const row = JSON.parse(ev.data);
       updateList(jobId, row);
-      if (jobId === plotted && !extendCurves(jobId, row)) {
-        setProps(I.CURVES_REFRESH, { data: { job_id: jobId, epoch: row.epoch } });
-      }
+      if (jobId === plotted) queueRows(jobId, row);
     });
     es.addEventListener("status", (ev) => {
       const job = JSON.parse(ev.data);

@@ -202,4 +202,7 @@ def test_a_running_jobs_rows_extend_its_curves_without_redrawing(page: BrowserPa
     )
     refreshes = [p for p in redraws if p.startswith("curves-refresh")]
     assert len(refreshes) <= 3, redraws  # not one per epoch
+    # the epoch ticks widened as the curves grew: at most 12 ticks (a tick per epoch over hundreds of epochs
+    # made every redraw lay out hundreds of labels and froze the page)
+    assert page.page.evaluate(f"{PLOT.format('training-curves')}.layout.xaxis.dtick") == 2
     assert not page.errors, page.errors
