@@ -32,27 +32,29 @@ DROP_ON_PAPER = """async ([img, paper]) => {
 }"""
 
 
-@pytest.mark.parametrize(
-    "paper", [(230, 230, 225), (190, 190, 190), (120, 120, 120)], ids=["off-white", "grey-190", "grey-120"]
-)
-def test_a_dark_digit_on_paper_is_read_as_that_digit(page: BrowserPage, live_server, paper):
+PAPERS = {"off-white": (230, 230, 225), "grey-190": (190, 190, 190), "grey-120": (120, 120, 120)}
+
+
+def test_a_dark_digit_on_paper_is_read_as_that_digit(page: BrowserPage, live_server):
+    """Each paper in turn, on one page (a page load costs seconds)."""
     model = live_server["docs_model"]
     if model == "tiny":
         pytest.skip("needs the shipped default model (models/default), which reads digits reliably")
     digits = httpx.get(f"{live_server['url']}/api/datasets/mnist/samples?indices=0,1,2", timeout=10).json()["data"]
     open_dynamics(page, f"model={model}&digit=test:3")
-    for d in digits:
-        page.page.evaluate("window.drsae.state.enc = null")
-        page.page.evaluate(DROP_ON_PAPER, [d["image"], list(paper)])
-        page.page.wait_for_function(
-            "window.drsae.state.enc && document.getElementById('digit-caption').textContent === 'your PNG'",
-            timeout=15_000,
-        )
-        assert page.page.text_content("#prediction").strip() == str(d["label"]), (d["index"], paper)
-        # the model saw a clean digit: no paper left around it
-        border = page.page.evaluate(
-            "(() => { const a = window.drsae.state.enc.input; return Math.max(...a[0], ...a[27],"
-            " ...a.map(r => r[0]), ...a.map(r => r[27])); })()"
-        )
-        assert border < 0.05, border
+    for name, paper in PAPERS.items():
+        for d in digits:
+            page.page.evaluate("window.drsae.state.enc = null")
+            page.page.evaluate(DROP_ON_PAPER, [d["image"], list(paper)])
+            page.page.wait_for_function(
+                "window.drsae.state.enc && document.getElementById('digit-caption').textContent === 'your PNG'",
+                timeout=15_000,
+            )
+            assert page.page.text_content("#prediction").strip() == str(d["label"]), (d["index"], name)
+            # the model saw a clean digit: no paper left around it
+            border = page.page.evaluate(
+                "(() => { const a = window.drsae.state.enc.input; return Math.max(...a[0], ...a[27],"
+                " ...a.map(r => r[0]), ...a.map(r => r[27])); })()"
+            )
+            assert border < 0.05, (name, border)
     assert not page.errors, page.errors
