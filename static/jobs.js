@@ -29,7 +29,7 @@
   let awaiting = 0; // when the list store was last written, until the list is redrawn
   let watched = null; // the job-list element observed for redraws
   const SETTLE_MS = 5000;
-  const DRAW_EVERY_MS = 100; // rows arriving within this are drawn together
+  const DRAW_EVERY_MS = 250; // rows arriving within this are drawn together (a smoke job sends several a second)
   const pending = new Map(); // job id -> its rows not drawn yet
 
   function setProps(id, props) {
