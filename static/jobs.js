@@ -111,6 +111,7 @@
     return extended;
   }
 
+  /* app/figures.py epoch_dtick, applied to a figure that grew: whole epochs, at most `ticks` of them. */
   function widenTicks(gd, points, ticks) {
     const dtick = Math.max(1, Math.ceil(points / ticks));
     const axes = Object.keys(gd.layout).filter((k) => /^xaxis\d*$/.test(k) && gd.layout[k].dtick < dtick);
